@@ -1,0 +1,1 @@
+"""Storage and statistics of the Anlotinib Combination Explorer. Never imports Streamlit."""
