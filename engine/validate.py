@@ -46,13 +46,16 @@ class DataValidationError(Exception):
 
 def _parse_value(raw: str, kind: str):
     """Return the typed value, or raise ValueError with a short reason."""
+    if kind in ("int", "float"):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"'{raw}' is not a number") from None
     if kind == "int":
-        value = float(raw)
         if not value.is_integer():
             raise ValueError(f"'{raw}' is not a whole number")
         return int(value)
     if kind == "float":
-        value = float(raw)
         if math.isnan(value) or math.isinf(value):
             raise ValueError(f"'{raw}' is not a finite number")
         return value
@@ -70,12 +73,12 @@ def read_table(path: Path, spec: FileSpec, rel: str, problems: list[Problem]) ->
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problems.append(Problem(rel, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"))
-        return pd.DataFrame(columns=spec.names)
+        return pd.DataFrame(columns=["_line", *spec.names])
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
         problems.append(Problem(rel, 1, None, "file is empty (a header row is required)"))
-        return pd.DataFrame(columns=spec.names)
+        return pd.DataFrame(columns=["_line", *spec.names])
     header = [h.strip() for h in header]
     missing = [c for c in spec.names if c not in header]
     extra = [c for c in header if c not in spec.names]
@@ -84,7 +87,7 @@ def read_table(path: Path, spec: FileSpec, rel: str, problems: list[Problem]) ->
     if extra:
         problems.append(Problem(rel, 1, None, f"unknown column(s): {', '.join(extra)}"))
     if missing or extra:
-        return pd.DataFrame(columns=spec.names)
+        return pd.DataFrame(columns=["_line", *spec.names])
 
     rows: list[dict] = []
     for line_no, cells in enumerate(reader, start=2):
@@ -106,8 +109,7 @@ def read_table(path: Path, spec: FileSpec, rel: str, problems: list[Problem]) ->
             try:
                 value = _parse_value(raw, col.kind)
             except ValueError as exc:
-                reason = str(exc) if "'" in str(exc) else f"'{raw}' is not a number"
-                problems.append(Problem(rel, line_no, col.name, reason))
+                problems.append(Problem(rel, line_no, col.name, str(exc)))
                 record[col.name] = None
                 continue
             if col.allowed is not None and value not in col.allowed:
@@ -233,7 +235,7 @@ def _cross_checks(sid: str, tables: dict[str, pd.DataFrame], problems: list[Prob
     study = tables.get("study.csv")
     arms = tables.get("arms.csv")
     if study is not None and arms is not None and len(study) == 1 and len(arms):
-        n_total, n_arms = study["n_total"].iloc[0], arms["n"].sum()
+        n_total, n_arms = study["n_total"].iloc[0], int(arms["n"].fillna(0).sum())
         if n_total is not None and n_total != n_arms:
             problems.append(
                 Problem(f"{base}/arms.csv", None, "n", f"arm sizes add up to {n_arms}, study.csv says n_total={n_total}")
