@@ -35,7 +35,7 @@ def fingerprint(data_dir: Path = DATA_DIR) -> str:
     """Hash of every input of the build: the curated files and the engine code that turns them
     into tables. A changed hash means the database is stale."""
     h = hashlib.sha256()
-    inputs = sorted((data_dir / "studies").rglob("*.csv")) + sorted(ENGINE_DIR.glob("*.py"))
+    inputs = sorted((data_dir / "studies").rglob("*.csv")) + sorted(ENGINE_DIR.rglob("*.py"))
     for path in inputs:
         h.update(path.name.encode())
         h.update(path.read_bytes())
