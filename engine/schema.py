@@ -192,7 +192,7 @@ FILES: tuple[FileSpec, ...] = (
             _c("followup_note"),
             _c("authors", required=True),
             _c("journal", required=True),
-            _c("year", "int", required=True, lo=2000, hi=2100),
+            _c("year", "int", lo=2000, hi=2100),
             _c("doi"),
             _c("registry_id"),
             _c("citation", required=True),
