@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 
 from engine.paths import DATA_DIR, DEFAULT_DB, ENGINE_DIR
+from engine.reconstruct import reconstruct_all
 from engine.schema import FIDELITY_COLUMNS, FILES, PATIENT_ATTRIBUTE_COLUMNS, PATIENT_COLUMNS
 from engine.validate import DataValidationError, consistency_warnings, load_all
 
@@ -27,6 +28,8 @@ _SQL_TYPES = {"text": "VARCHAR", "date_text": "VARCHAR", "int": "BIGINT", "float
 # Published-evidence tables are rebuilt from data/ on every build.
 EVIDENCE_TABLES = tuple(spec.table for spec in FILES if spec.table != "adverse_events_raw") + (
     "adverse_events",
+    "reconstruction_fidelity",
+    "reconstruction_assumptions",
     "build_info",
 )
 
@@ -92,6 +95,20 @@ def ensure_patient_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS user_cohorts ({USER_COHORT_COLUMNS_DDL})")
 
 
+def _write_reconstruction(con: duckdb.DuckDBPyConnection, rec) -> None:
+    """Replace the reconstructed rows; user cohorts in the same tables are left untouched."""
+    con.execute("DELETE FROM patients WHERE origin = 'reconstructed'")
+    con.execute("DELETE FROM patient_attributes WHERE study_id IN (SELECT study_id FROM studies)")
+    insert_rows(con, "patients", PATIENT_COLUMNS, rec.patients)
+    insert_rows(con, "patient_attributes", PATIENT_ATTRIBUTE_COLUMNS, rec.attributes)
+    _create_and_fill(con, "reconstruction_fidelity", FIDELITY_COLUMNS, rec.fidelity)
+    con.execute("DROP TABLE IF EXISTS reconstruction_assumptions")
+    con.execute("CREATE TABLE reconstruction_assumptions (study_id VARCHAR, text VARCHAR)")
+    rows = [(sid, text) for sid, texts in sorted(rec.assumptions.items()) for text in texts]
+    if rows:
+        con.executemany("INSERT INTO reconstruction_assumptions VALUES (?, ?)", rows)
+
+
 def build(db_path: Path = DEFAULT_DB, data_dir: Path = DATA_DIR, con: duckdb.DuckDBPyConnection | None = None) -> list[str]:
     """Validate ``data_dir`` and (re)load it into the database in one transaction.
 
@@ -99,6 +116,7 @@ def build(db_path: Path = DEFAULT_DB, data_dir: Path = DATA_DIR, con: duckdb.Duc
     DataValidationError before touching the database when a file is malformed.
     """
     tables = load_all(data_dir)  # raises before anything is written
+    reconstruction = reconstruct_all(tables)  # pure: computed before the transaction opens
     stamp = fingerprint(data_dir)
     own = con is None
     if own:
@@ -109,6 +127,7 @@ def build(db_path: Path = DEFAULT_DB, data_dir: Path = DATA_DIR, con: duckdb.Duc
         try:
             _write_evidence(con, tables)
             ensure_patient_tables(con)
+            _write_reconstruction(con, reconstruction)
             con.execute("DROP TABLE IF EXISTS build_info")
             con.execute("CREATE TABLE build_info (fingerprint VARCHAR, built_at VARCHAR)")
             con.execute(
