@@ -6,6 +6,9 @@ from components.estimate_plot import median_plot, pooled_plot, rate_plot
 from components.provenance import badge_html
 from components.session import db
 from engine import evidence as ev
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
 
 st.title("Compare studies")
 st.caption(

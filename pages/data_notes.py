@@ -4,6 +4,9 @@ import streamlit as st
 
 from components.session import db
 from engine import evidence as ev
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
 
 st.title("Data notes")
 st.caption(

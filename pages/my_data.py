@@ -31,6 +31,9 @@ from engine.ingest.readers import MAX_FILE_BYTES
 from engine.ingest.spellings import suggest_level
 from engine.ingest.store import cohort_rows, delete_cohort, list_cohorts, rename_cohort
 from engine.paths import DATA_DIR
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
 
 EXAMPLE = DATA_DIR / "example_cohort.csv"
 TEMPLATE = DATA_DIR / "user_template.csv"

@@ -5,6 +5,9 @@ import streamlit as st
 from components.provenance import badge_html
 from components.session import db
 from engine import evidence as ev
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
 
 st.title("Anlotinib combination studies")
 st.caption(

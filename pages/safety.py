@@ -5,6 +5,9 @@ import streamlit as st
 from components.safety_plot import ae_bars, ae_heatmap
 from components.session import db
 from engine import evidence as ev
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
 
 st.title("Safety across studies")
 st.caption(
