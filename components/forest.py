@@ -138,8 +138,9 @@ def forest_figure(
 ) -> go.Figure:
     """Draw ``rows`` as a forest plot; see the module docstring for the row fields.
 
-    The text columns (labels, ``left_text``, values) are text traces on their own x axes beside
-    the plot axis, so the whole figure is built in one pass.
+    One x axis (the estimates); the text columns (labels, ``left_text``, values) are layout
+    annotations in paper coordinates. Traces and annotations are collected first and the figure
+    is made in one pass (adding them one at a time re-validates the whole figure each time).
     """
     rows = [r if isinstance(r, ForestRow) else ForestRow(**r) for r in rows]
     fs = font_scale
@@ -185,7 +186,8 @@ def forest_figure(
             k["mx"].append(est)
             k["my"].append(y)
             k["tip"].append(tip)
-    for kind, k in by_kind.items():
+    order = {k: i for i, k in enumerate(("reconstructed", "user", "reported", "pooled"))}
+    for kind, k in sorted(by_kind.items(), key=lambda kv: order.get(kv[0], 9)):
         color = MARKER_COLORS.get(kind, "#444")
         if k["lx"]:
             traces.append(dict(type="scatter", x=k["lx"], y=k["ly"], mode="lines", hoverinfo="skip",
@@ -205,43 +207,26 @@ def forest_figure(
     for tr in traces:
         tr.update(xaxis="x", yaxis="y")
 
-    # text columns: labels (x2, left aligned), n/events (x3, right aligned), values (x4, right aligned)
-    def text_trace(axis, xs, ys_, texts, colors, sizes, position):
-        return dict(type="scatter", x=xs, y=ys_, text=texts, mode="text", xaxis=axis, yaxis="y",
-                    textposition=position, textfont=dict(size=sizes, color=colors), hoverinfo="skip",
-                    showlegend=False, cliponaxis=False)
+    # text columns as annotations in paper coordinates (one list, added with the layout): labels
+    # left aligned at the left edge, n/events right aligned before the plot, values right aligned
+    def text(x, y, t, align="left", size=base, color="#222"):
+        annotations.append(dict(x=x, y=y, xref="paper", yref="y", text=t, showarrow=False, xanchor=align,
+                                align=align, font=dict(size=size, color=color)))
 
-    lab_t, lab_c, lab_s, lab_y = [], [], [], []
-    left_t, left_y = [], []
-    val_t, val_c, val_y = [], [], []
     for r, y in zip(rows, ys):
-        indent = "\u2003" * r.indent
+        indent = "&nbsp;" * (3 * r.indent)
         if r.header:
-            lab_t.append(f"{indent}<b>{r.label}</b>")
-            lab_c.append("#222")
-            lab_s.append(base)
-            lab_y.append(y)
+            text(0.0, y, f"{indent}<b>{r.label}</b>")
             continue
-        lab_t.append(indent + r.label)
-        lab_c.append(MARKER_COLORS["reported"] if r.kind == "reported" else "#222")
-        lab_s.append(base * 0.95)
-        lab_y.append(y)
+        reported = r.kind == "reported"
+        text(0.0, y, indent + r.label, size=base * 0.95, color=MARKER_COLORS["reported"] if reported else "#222")
         if r.left_text:
-            left_t.append(r.left_text)
-            left_y.append(y)
-        val_t.append(r.value_text or fmt_estimate(r.estimate, r.ci_low, r.ci_high))
-        val_c.append(MARKER_COLORS["reported"] if r.kind == "reported" else "#222")
-        val_y.append(y)
+            text(x0 - 0.01, y, r.left_text, "right", base * 0.88, "#555")
+        text(1.0, y, r.value_text or fmt_estimate(r.estimate, r.ci_low, r.ci_high), "right", base * 0.9,
+             MARKER_COLORS["reported"] if reported else "#222")
     if left_header and left_w:
-        left_t.append(f"<b>{left_header}</b>")
-        left_y.append(top)
-    val_t.append(f"<b>{value_header}</b>")
-    val_c.append("#555")
-    val_y.append(top)
-    traces.append(text_trace("x2", [0] * len(lab_t), lab_y, lab_t, lab_c, lab_s, "middle right"))
-    if left_t:
-        traces.append(text_trace("x3", [1] * len(left_t), left_y, left_t, "#555", base * 0.88, "middle left"))
-    traces.append(text_trace("x4", [1] * len(val_t), val_y, val_t, val_c, base * 0.9, "middle left"))
+        text(x0 - 0.01, top, f"<b>{left_header}</b>", "right", base * 0.85, "#555")
+    text(1.0, top, f"<b>{value_header}</b>", "right", base * 0.85, "#555")
 
     shapes = []
     if reference is not None:
@@ -256,7 +241,6 @@ def forest_figure(
                 text=f"← {text}" if anchor == "right" else f"{text} →", showarrow=False, xanchor=anchor,
                 font=dict(size=base * 0.8, color="#555")))
 
-    hidden = dict(visible=False, range=[0, 1], fixedrange=True, anchor="y")
     xaxis = dict(domain=[x0, x1], anchor="y",
                  title=dict(text=x_title, font=dict(size=base * 0.9), standoff=(20 if favours else 4) * fs),
                  zeroline=False, showgrid=True, gridcolor="#eee", tickfont=dict(size=base * 0.85),
@@ -269,9 +253,6 @@ def forest_figure(
         xaxis.update(range=[lo, hi])
     layout = dict(
         xaxis=xaxis,
-        xaxis2=dict(hidden, domain=[0, label_width + left_w * 0.2]),
-        xaxis3=dict(hidden, domain=[label_width, max(label_width + 0.01, x0 - 0.01)]),
-        xaxis4=dict(hidden, domain=[x1 + 0.01, 1.0]),
         yaxis=dict(range=[0.4, n + 1.4], visible=False, fixedrange=True),
         shapes=shapes,
         annotations=annotations,

@@ -7,11 +7,12 @@ Three kinds of data reach the screen:
   numbers at risk, counts), so every estimate computed from them is an approximation;
 * ``user``: patient rows a user uploaded.
 
-This module holds the words, colours and marker shapes for those kinds, plotly annotations for
-figure badges, and builders for footnote text. Pure functions, no Streamlit.
+This module holds the words, colours and marker shapes for those kinds, badges (HTML for the
+page, plotly annotations for figures), and the footnote block. Pure functions, no Streamlit.
 """
 from __future__ import annotations
 
+import html
 from typing import Iterable
 
 KINDS = ("reported", "reconstructed", "user", "pooled")
@@ -50,28 +51,6 @@ MARKER_SYMBOLS = {
     "pooled": "diamond",
 }
 
-METHOD_NOTE = {
-    "km": "Kaplan–Meier estimates with 95% CI (log-log); medians with 95% CI (Brookmeyer–Crowley).",
-    "logrank": "Log-rank test.",
-    "cox": "Hazard ratio from a Cox proportional-hazards model (Efron ties), 95% Wald CI.",
-}
-
-NOT_RANDOMIZED = "Curves from different studies are not a randomized comparison."
-RECONSTRUCTED_CAVEAT = (
-    "Reconstructed rows reproduce the published summaries; they are not the original patient data."
-)
-
-
-def origin_kind(origins: Iterable[str]) -> str:
-    """One kind for a set of patient origins ("reconstructed", "user" or "mixed")."""
-    kinds = {o for o in origins if o}
-    if not kinds:
-        return "reconstructed"
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    return "mixed"
-
-
 def badge_html(kind: str) -> str:
     """A small inline badge (HTML) for Streamlit markdown with ``unsafe_allow_html``."""
     bg, fg = BADGE_COLORS.get(kind, BADGE_COLORS["reported"])
@@ -94,18 +73,21 @@ def badge_annotation(kind: str, *, x: float = 0.0, y: float = 1.0, xanchor: str 
     )
 
 
-def source_line(study_label: str, source: str | None, cutoff: str | None) -> str:
-    """"<study>: <source>; data cutoff <date>" with the parts that are known."""
-    parts = [study_label]
-    if source:
-        parts[0] += f" ({source})"
-    parts.append(f"data cutoff {cutoff}" if cutoff else "data cutoff not reported")
-    return "; ".join(parts)
+def footnote_html(lines: Iterable[str], font_rem: float = 0.8) -> str:
+    """Footnote lines as one small grey HTML block (every line escaped: study and cohort names
+    can come from users)."""
+    body = "<br>".join(html.escape(line) for line in lines if line)
+    return (f"<div style='font-size:{font_rem:.2f}rem;color:#555;line-height:1.35;margin-top:0.4rem'>"
+            f"{body}</div>")
 
 
-def footnote_text(lines: Iterable[str], sep: str = "<br>") -> str:
-    """Footnote lines joined for a figure annotation (``<br>``) or for markdown (``sep``)."""
-    return sep.join(line for line in lines if line)
+_MD_SPECIAL = "\\`*_{}[]()<>#+-.!|~$"
+
+
+def md_escape(text: str) -> str:
+    """Text for Streamlit markdown shown literally: names and link parameters come from users,
+    and must not become links, emphasis or HTML."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
 
 
 def wrap(text: str, width: int = 110) -> list[str]:

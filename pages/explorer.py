@@ -1,0 +1,422 @@
+"""Subgroup Explorer: survival, effect sizes and safety side by side for one subgroup view.
+
+Layout and wiring only. The view (studies, endpoint, filters, compare-by, panel options) lives in
+the URL (engine.cohort); the numbers come from engine.explorer_data; the figures from components.
+Sidebar changes rerun the page; panel options rerun only their panel (st.fragment). Every
+computation is cached on (data version, view).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from components import provenance
+from components.provenance import md_escape
+from components.ae_chart import ae_figure
+from components.downloads import download_buttons, export_figure
+from components.forest import empty_figure, forest_figure, rows_from_frame
+from components.km_plot import km_figure
+from components.session import db
+from engine import cohort
+from engine import explorer_data as ed
+from engine.cohort import (
+    AE_SORTS, COMPARE_BY, ENDPOINT_LABELS, FILTER_VARIABLES, GROUPABLE_COLUMNS, KEEP, EXCLUDE,
+    SURVIVAL_ENDPOINTS, FilterSpec, ViewState, level_label, variable_label,
+)
+from components.frame import ensure_app_frame
+
+ensure_app_frame()
+
+_HASH = {ViewState: repr}
+FAVOURS = ("first-named group better", "reference better")
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d", "toImage"]}
+
+
+# --------------------------------------------------------------------------- cached queries
+@st.cache_data(max_entries=8, show_spinner=False)
+def _catalog(version: str) -> cohort.Catalog:
+    return cohort.load_catalog(db())
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
+def _counts(version: str, state: ViewState):
+    con = db()
+    return cohort.level_counts(con, state), cohort.unreported_notices(con, state, _catalog(version))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _info(version: str, studies: tuple[str, ...]):
+    return ed.study_info(db(), studies)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _evidence(version: str, studies: tuple[str, ...], endpoint: str):
+    return ed.view_evidence(db(), studies, endpoint)
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
+def _km(version: str, state: ViewState):
+    return ed.km_panel(db(), state, _info(version, state.studies), _evidence(version, state.studies, state.endpoint))
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
+def _forest(version: str, state: ViewState, variables: tuple[str, ...]):
+    return ed.forest_rows(db(), state, variables, _info(version, state.studies),
+                          _evidence(version, state.studies, state.endpoint))
+
+
+@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=_HASH)
+def _auto_forest(version: str, state: ViewState):
+    return ed.auto_forest_variables(db(), state, _evidence(version, state.studies, state.endpoint))
+
+
+@st.cache_data(max_entries=256, show_spinner=False, hash_funcs=_HASH)
+def _ae(version: str, state: ViewState):
+    return ed.ae_panel(db(), state, _info(version, state.studies))
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
+def _footnotes(version: str, state: ViewState):
+    notices = _counts(version, state)[1]
+    return ed.footnotes(db(), state, _info(version, state.studies), notices,
+                        _evidence(version, state.studies, state.endpoint))
+
+
+def _survival_key(state: ViewState) -> ViewState:
+    """The part of the view the survival numbers depend on (panel options left out)."""
+    return replace(state, forest_by=(), ae_sort=cohort.DEFAULT_AE_SORT, ae_min=0,
+                   ae_top=cohort.DEFAULT_AE_TOP, presentation=False)
+
+
+def _ae_key(state: ViewState) -> ViewState:
+    """AE numbers are study-level: they depend on the studies and the AE options only."""
+    return ViewState(studies=state.studies, ae_sort=state.ae_sort, ae_min=state.ae_min, ae_top=state.ae_top)
+
+
+# Figures are cached as objects (cache_resource: no pickling, no re-validation); they are never
+# modified after they are made.
+@st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
+def _km_fig(version: str, key: ViewState, fs: float, height: int, show_ci: bool, extended, wrap: int):
+    return km_figure(_km(version, key), font_scale=fs, height=height, show_ci=show_ci, extended_table=extended,
+                     legend_wrap=wrap)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
+def _forest_fig(version: str, key: ViewState, variables: tuple[str, ...], fs: float, height: int):
+    return forest_figure(rows_from_frame(_forest(version, key, variables)), font_scale=fs, height=height,
+                         favours=FAVOURS)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False, hash_funcs=_HASH)
+def _ae_fig(version: str, key: ViewState, fs: float, height: int, wrap: int):
+    ae = _ae(version, key)
+    return ae_figure(ae.rows, ae.terms, ae.series, font_scale=fs, height=height, legend_wrap=wrap)
+
+
+# --------------------------------------------------------------------------- URL <-> state
+def _query_now() -> dict[str, str]:
+    return {k: st.query_params.get(k) for k in st.query_params.keys()}
+
+
+def _write_url(state: ViewState) -> None:
+    q = cohort.to_query(state)
+    if q != _query_now():
+        st.query_params.from_dict(q)
+    st.session_state["_x_last_query"] = q
+    st.session_state["_x_state"] = state
+
+
+def _load_state(catalog: cohort.Catalog) -> ViewState:
+    """The view: from the URL when it changed outside the page (first visit, pasted link,
+    browser back), else the page's own state."""
+    q = _query_now()
+    if "_x_state" not in st.session_state or q != st.session_state.get("_x_last_query"):
+        state, notices = cohort.parse_query(q, catalog)
+        st.session_state["_x_notices"] = (state, notices)
+        _seed_widgets(state)
+        _write_url(state)
+        return state
+    return st.session_state["_x_state"]
+
+
+def _seed_widgets(state: ViewState) -> None:
+    ss = st.session_state
+    ss["x_studies"] = list(state.studies)
+    ss["x_endpoint"] = state.endpoint
+    ss["x_by"] = state.compare_by
+    for var in FILTER_VARIABLES:
+        f = state.filter_for(var)
+        ss[f"x_f_{var}"] = list(f.levels) if f else []
+        ss[f"x_nr_{var}"] = (f.unreported if f else KEEP) == EXCLUDE
+    ss["x_forest"] = list(state.forest_by)
+    ss["x_ae_sort"] = state.ae_sort
+    ss["x_ae_min"] = state.ae_min
+    ss["x_ae_top"] = state.ae_top
+
+
+# --------------------------------------------------------------------------- sidebar controls
+def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewState:
+    ss = st.session_state
+    sb = st.sidebar
+    sb.markdown("### Subgroup view")
+    options = list(catalog.studies)
+    ss["x_studies"] = [s for s in ss.get("x_studies", []) if s in options]
+    studies = sb.multiselect(
+        "Studies", options, key="x_studies",
+        format_func=lambda s: catalog.studies[s] + ("" if s in catalog.published else " (user data)"),
+        help="Several studies at once: each keeps its own curves (no pooling).",
+    )
+    studies = tuple(studies) or state.studies
+    available = sorted({e for s in studies for e in catalog.endpoints.get(s, ())},
+                       key=SURVIVAL_ENDPOINTS.index) or list(SURVIVAL_ENDPOINTS)
+    if ss.get("x_endpoint") not in available:
+        ss["x_endpoint"] = available[0]
+    endpoint = sb.radio("Endpoint", available, key="x_endpoint", horizontal=True,
+                        format_func=lambda e: e, help="Only endpoints with patient rows in the chosen studies.")
+    by = sb.selectbox("Compare by", list(COMPARE_BY), key="x_by", format_func=lambda v: COMPARE_BY[v],
+                      help="Split the curves by one variable (within each study).")
+
+    # the filters as the widgets hold them now, so each count reflects the other filters' new values
+    pending = tuple(
+        FilterSpec(var, tuple(ss[f"x_f_{var}"]), EXCLUDE if ss.get(f"x_nr_{var}") else KEEP)
+        for var in FILTER_VARIABLES if ss.get(f"x_f_{var}")
+    )
+    draft = replace(state, studies=studies, endpoint=endpoint, compare_by=by, filters=pending)
+    counts, notices = _counts(version, _survival_key(draft))
+    sb.markdown("**Filters** · number of patients per level now")
+    filters = []
+    for var, label in FILTER_VARIABLES.items():
+        rows = counts[counts.variable == var]
+        n_by = {lv: int(n) for lv, n in zip(rows.level, rows.n) if lv is not None}
+        n_missing = int(rows[rows.level.isna()].n.sum())
+        key = f"x_f_{var}"
+        chosen = [lv for lv in ss.get(key, [])]
+        opts = cohort.sort_levels(set(n_by) | set(chosen))
+        ss[key] = [lv for lv in chosen if lv in opts]
+        if not opts:
+            sb.caption(md_escape(f"{label}: not reported in the chosen studies ({n_missing} patients)."))
+            continue
+        levels = sb.multiselect(
+            label, opts, key=key, placeholder=f"All ({int(rows.n_exact.sum())})",
+            format_func=lambda lv, v=var, n=n_by: f"{level_label(v, lv)} ({n.get(lv, 0)})",
+            help=(f"{n_missing} patients in the view have no value for this variable." if n_missing else None),
+        )
+        if not levels:
+            continue
+        mine = [u for u in notices if u.variable == var]
+        exclude = ss.get(f"x_nr_{var}", False)
+        if mine:
+            for u in mine:
+                sb.caption(":material/info: " + md_escape(u.text))
+            exclude = sb.toggle("Exclude patients without a value", key=f"x_nr_{var}",
+                                help="Off: patients whose study does not report this variable stay in the view.")
+        filters.append(FilterSpec(var, tuple(levels), EXCLUDE if exclude else KEEP))
+    return replace(draft, filters=tuple(filters))
+
+
+# --------------------------------------------------------------------------- panels
+def _panel_header(title: str, fs: float, options: bool):
+    """Panel title, and (outside presentation mode) an options popover on the right."""
+    left, right = st.columns([6, 1], vertical_alignment="center")
+    left.markdown(f'<div style="font-size:{1.12 * fs}rem;font-weight:700;line-height:2.1rem">{title}</div>',
+                  unsafe_allow_html=True)
+    if options:
+        return right.popover("", icon=":material/tune:", help="Panel options")
+    return None
+
+
+@st.fragment
+def _km_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+    state: ViewState = st.session_state["_x_state"]
+    km = _km(version, _survival_key(state))
+    opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
+    if opts is not None:
+        with opts:
+            st.toggle("95% confidence bands", value=True, key="x_km_ci")
+            st.radio("Table under the plot", ["auto", "extended", "at_risk"], key="x_km_table",
+                     format_func={"auto": "Automatic", "extended": "At risk, events, censored",
+                                  "at_risk": "At risk only"}.get,
+                     help="Automatic: the extended table for up to three curves, numbers at risk only above.")
+    show_ci = st.session_state.get("x_km_ci", True)
+    table = st.session_state.get("x_km_table", "auto")
+    extended = None if table in (None, "auto") else table == "extended"
+    if km.message:
+        st.info(md_escape(km.message), icon=":material/person_off:")
+        st.plotly_chart(empty_figure(km.message, height=height - 60, font_scale=fs), key="x_km_chart",
+                        config=PLOT_CONFIG, theme=None)
+        return
+    wrap = 48 if state.presentation else 64
+    fig = _km_fig(version, _survival_key(state), fs, height, show_ci, extended, wrap)
+    st.plotly_chart(fig, key="x_km_chart", config=PLOT_CONFIG, theme=None)
+    for w in km.warnings:
+        st.caption(":material/warning: " + md_escape(w))
+    for n in km.notes:
+        st.caption(md_escape(n))
+    if not state.presentation:
+        title = f"{ENDPOINT_LABELS[state.endpoint]} (Kaplan–Meier)"
+        download_buttons(lambda: export_figure(km_figure(km, height=height, show_ci=show_ci, extended_table=extended,
+                                                         legend_wrap=90),
+                                               title=title, footnotes=footer),
+                         km.numbers, f"km-{state.endpoint}-{'-'.join(state.studies)}", "x_dl_km")
+
+
+@st.fragment
+def _forest_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+    state: ViewState = st.session_state["_x_state"]
+    auto = _auto_forest(version, replace(_survival_key(state), filters=()))
+    opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation)
+    if opts is not None:
+        ss = st.session_state
+        ss["x_forest"] = [v for v in ss.get("x_forest", []) if v in GROUPABLE_COLUMNS]
+        with opts:
+            chosen = st.multiselect(
+                "Variables", list(GROUPABLE_COLUMNS), key="x_forest",
+                format_func=lambda v: variable_label(v),
+                placeholder="Automatic: " + ", ".join(variable_label(v, short=True) for v in auto),
+                help="A hazard ratio for each level (computed from the patient rows) and, where the paper "
+                     "printed one, the paper's HR beside it. Empty: chosen automatically.",
+            )
+        if tuple(chosen) != state.forest_by:
+            state = replace(state, forest_by=tuple(chosen))
+            _write_url(state)
+    variables = state.forest_by or auto
+    rows = _forest(version, _survival_key(state), tuple(variables))
+    if not len(rows) or not (~rows.header.astype(bool)).any():
+        msg = "No hazard ratio can be computed in this view."
+        st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_forest_chart", config=PLOT_CONFIG, theme=None)
+        return
+    kinds = set(rows.kind[~rows.header.astype(bool)])
+    fig = _forest_fig(version, _survival_key(state), tuple(variables), fs, height)
+    st.plotly_chart(fig, key="x_forest_chart", config=PLOT_CONFIG, theme=None)
+    if state.active_filters and "reported" in kinds:
+        st.caption("Paper HRs (squares) are for the whole study population; the filters do not apply to them.")
+    if not state.presentation:
+        download_buttons(lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=FAVOURS),
+                                               title=f"Hazard ratios by subgroup ({state.endpoint})",
+                                               footnotes=footer),
+                         lambda: rows.drop(columns=["hover"]), f"forest-{state.endpoint}-{'-'.join(state.studies)}",
+                         "x_dl_forest")
+
+
+@st.fragment
+def _ae_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+    state: ViewState = st.session_state["_x_state"]
+    opts = _panel_header("Adverse events · % of patients", fs, not state.presentation)
+    if opts is not None:
+        with opts:
+            sort = st.selectbox("Sort by", list(AE_SORTS), key="x_ae_sort", format_func=AE_SORTS.get)
+            cut = st.number_input("Minimum incidence (%)", 0, 100, step=5, key="x_ae_min",
+                                  help="Terms below this in every arm are hidden (any grade; grade ≥3 "
+                                       "where only that is printed).")
+            top = st.number_input("Most terms shown", 0, 100, step=2, key="x_ae_top", help="0 shows every term.")
+        new = replace(state, ae_sort=sort, ae_min=int(cut), ae_top=int(top))
+        if new != state:
+            state = new
+            _write_url(state)
+    ae = _ae(version, _ae_key(state))
+    if state.active_filters:
+        st.caption(":material/info: " + ed.AE_NOT_FILTERED)
+    if not ae.terms:
+        msg = "No adverse-event table printed for the chosen studies." if not len(ae.rows) else \
+            "No term reaches the cut-off."
+        st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_ae_chart", config=PLOT_CONFIG, theme=None)
+        return
+    wrap = 34 if state.presentation else 46
+    fig = _ae_fig(version, _ae_key(state), fs, height - (38 if state.active_filters else 0), wrap)
+    st.plotly_chart(fig, key="x_ae_chart", config=PLOT_CONFIG, theme=None)
+    extra = []
+    if ae.truncated_terms:
+        extra.append(f"{ae.truncated_terms} more term(s) above the cut-off not shown")
+    if ae.hidden_terms:
+        extra.append(f"{ae.hidden_terms} below {state.ae_min}%")
+    if ae.missing:
+        extra.append("no AE table for " + ", ".join(ae.missing))
+    if extra:
+        st.caption(md_escape("; ".join(extra) + "."))
+    if not state.presentation:
+        download_buttons(lambda: export_figure(ae_figure(ae.rows, ae.terms, ae.series, height=height, legend_wrap=90),
+                                               title="Adverse events (reported, study level)", footnotes=footer),
+                         ae.numbers, f"adverse-events-{'-'.join(state.studies)}", "x_dl_ae")
+
+
+# --------------------------------------------------------------------------- page
+def _style(presentation: bool) -> None:
+    css = """
+    .block-container {padding-top: 2.6rem; padding-bottom: 1rem; padding-left: 1.5rem; padding-right: 1.5rem;}
+    [data-testid="stSidebar"] [data-testid="stCaptionContainer"] {margin-top: -0.6rem;}
+    div[data-testid="stPlotlyChart"] {margin-bottom: -0.4rem;}
+    """
+    if presentation:
+        css += """
+        [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stSidebarNav"],
+        header[data-testid="stHeader"], [data-testid="stToolbar"] {display: none !important;}
+        .block-container {padding-top: 0.6rem; max-width: 100% !important;}
+        [data-testid="stCaptionContainer"] p {font-size: 1.0rem;}
+        """
+    st.markdown(f"<style>{css}</style>", unsafe_allow_html=True)
+
+
+def _names(catalog: cohort.Catalog, state: ViewState) -> str:
+    """Study names for markdown: escaped, since user cohorts are named by users."""
+    return md_escape(", ".join(catalog.studies.get(s, s) for s in state.studies))
+
+
+def _toggle_presentation() -> None:
+    state = st.session_state["_x_state"]
+    new = replace(state, presentation=not state.presentation)
+    _seed_widgets(new)  # the controls were not drawn in presentation mode: give them the view back
+    _write_url(new)
+
+
+def main() -> None:
+    # wide even when a deep link is served before app.py ran (Streamlit's pages-folder mode)
+    st.set_page_config(layout="wide")
+    con = db()
+    version = ed.data_version(con)
+    catalog = _catalog(version)
+    state = _load_state(catalog)
+    if not catalog.studies:
+        st.warning("The database holds no study yet.")
+        return
+
+    if not state.presentation:
+        state = _sidebar(state, catalog, version)
+        _write_url(state)
+    _style(state.presentation)
+
+    parsed, url_notices = st.session_state.get("_x_notices", (None, []))
+    fs = 1.3 if state.presentation else 1.0
+    height = 700 if state.presentation else 560
+
+    top = st.columns([6, 1.2]) if not state.presentation else st.columns([10, 1])
+    with top[0]:
+        if state.presentation:
+            st.markdown(f"**{ENDPOINT_LABELS[state.endpoint]}** · {_names(catalog, state)}"
+                        f" · filters: {md_escape(cohort.describe_filters(state))}")
+        else:
+            st.markdown("### Subgroup Explorer")
+            st.caption(f"{ENDPOINT_LABELS[state.endpoint]} · {_names(catalog, state)}"
+                       f" · filters: {md_escape(cohort.describe_filters(state))}"
+                       " · the link in the address bar reopens this view")
+    with top[1]:
+        st.button("Exit presentation" if state.presentation else "Presentation mode", key="x_present",
+                  on_click=_toggle_presentation, icon=":material/slideshow:", type="tertiary")
+    if url_notices and parsed is not None and _survival_key(parsed) == _survival_key(state):
+        st.warning("Parts of the link were ignored:\n\n" + "\n".join(f"- {md_escape(n)}" for n in url_notices),
+                   icon=":material/link_off:")
+
+    footer = _footnotes(version, _survival_key(state))
+    cols = st.columns([1.08, 1.0, 0.96], gap="medium")
+    with cols[0]:
+        _km_panel(version, fs, height, footer)
+    with cols[1]:
+        _forest_panel(version, fs, height, footer)
+    with cols[2]:
+        _ae_panel(version, fs, height, footer)
+
+    st.markdown(provenance.footnote_html(footer, 0.8 * fs), unsafe_allow_html=True)
+
+
+main()

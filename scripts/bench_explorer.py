@@ -1,0 +1,248 @@
+"""Measure how fast the Subgroup Explorer redraws after a filter change, in a real browser.
+
+    python scripts/bench_explorer.py [--n 20] [--studies su_kras_sintilimab] [--port 0]
+
+Starts ``streamlit run app.py`` on a free port with a fresh database built from ``data/`` (via
+EXPLORER_DB, so ``data/explorer.duckdb`` is never touched), opens the Explorer in Debian's
+Chromium through Playwright, then changes a sidebar filter ``--n`` times (switching one level on
+or off; most states are new, so their numbers are not cached yet). Each time it measures from the
+click until the app has finished its run, nothing on the page is stale and the three panels are
+drawn again. Prints every timing, then the median and p95. No pass/fail: figures only.
+
+The helpers (``built_database``, ``running_app``, ``launch_browser``, ``open_explorer``,
+``toggle_level``, ``wait_redrawn``) are shared with ``tests/test_browser.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+PANELS = 3
+
+# Counts runs of the app: Streamlit flips data-test-script-state on the app root.
+_OBSERVER_JS = """
+() => {
+  if (window.__xRuns !== undefined) return;
+  window.__xRuns = 0;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__xRuns++;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}
+"""
+_DRAWN_JS = """
+() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-stale="true"]')) return false;
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  if (charts.length < %d) return false;
+  for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
+  return true;
+}
+""" % PANELS
+_REDRAWN_JS = "(before) => window.__xRuns > before && (%s)()" % _DRAWN_JS.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def built_database():
+    """A temporary database built from data/ (the bundled data, reconstructed patient rows
+    included). Yields (path, number of reconstructed patient rows)."""
+    sys.path.insert(0, str(ROOT))
+    from engine.db import open_database  # noqa: E402
+
+    tmp = Path(tempfile.mkdtemp(prefix="explorer-bench-"))
+    try:
+        path = tmp / "explorer.duckdb"
+        con = open_database(path)
+        try:
+            n = con.execute("SELECT count(*) FROM patients WHERE origin = 'reconstructed'").fetchall()[0][0]
+        finally:
+            con.close()
+        yield path, n
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_app(db_path: Path, port: int | None = None, timeout: float = 90):
+    """``streamlit run app.py`` on a free port; yields the base URL; stops that process only."""
+    port = port or free_port()
+    env = dict(os.environ, EXPLORER_DB=str(db_path), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    streamlit = Path(sys.executable).with_name("streamlit")
+    cmd = [str(streamlit) if streamlit.exists() else "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.headless", "true", "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    log = tempfile.NamedTemporaryFile(prefix="explorer-app-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start; log: {Path(log.name).read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        if os.environ.get("BENCH_KEEP_LOG"):
+            print("app log:", log.name)
+        else:
+            os.unlink(log.name)
+
+
+@contextlib.contextmanager
+def launch_browser(width: int = 1920, height: int = 1080):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_explorer(page, base: str, query: str = "studies=su_kras_sintilimab", timeout_ms: int = 120_000) -> None:
+    """Open the Explorer with ``query`` and wait for the three panels.
+
+    The app's entry page is opened first: with a ``pages/`` folder next to app.py, Streamlit
+    serves a deep link opened before the entry script ever ran in the legacy folder mode."""
+    page.goto(base + "/")
+    page.wait_for_selector('[data-testid="stSidebarNav"]', timeout=timeout_ms)
+    page.goto(f"{base}/explorer?{query}")
+    page.wait_for_function(_DRAWN_JS, timeout=timeout_ms)
+    page.evaluate(_OBSERVER_JS)
+
+
+def runs(page) -> int:
+    return page.evaluate("window.__xRuns")
+
+
+def wait_redrawn(page, runs_before: int, timeout_ms: int = 60_000) -> None:
+    page.wait_for_function(_REDRAWN_JS, arg=runs_before, timeout=timeout_ms)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def prepare_toggle(page, variable: str, label: str):
+    """Everything before the change itself: find the tag's remove button, or open the filter's
+    list and find the option. Returns the element whose click changes the filter, or None when
+    the level is not offered in the current view (``label`` is the level as shown, no count)."""
+    box = page.locator(f".st-key-x_f_{variable}")
+    remove = box.get_by_role("button", name=re.compile(rf"^Remove {re.escape(label)} \("))
+    if remove.count():
+        return remove.first
+    option = page.get_by_role("option", name=re.compile(rf"^{re.escape(label)} \("))
+    for opener in (box.get_by_role("button", name="Open"), box.get_by_role("combobox")):
+        opener.click()
+        try:
+            option.first.wait_for(timeout=1500)
+            return option.first
+        except Exception:  # noqa: BLE001 - list not open yet, or the level is not offered
+            page.keyboard.press("Escape")
+    return None
+
+
+def toggle_level(page, variable: str, label: str) -> bool:
+    """Switch one level of a sidebar filter on or off. False when it is not offered."""
+    target = prepare_toggle(page, variable, label)
+    if target is None:
+        return False
+    target.click()
+    return True
+
+
+# Toggles for the bench: a sliding window of two active filters, so most states are new.
+_TOGGLES = [
+    ("prior_antiangiogenic", "No"), ("prior_ici", "Yes"), ("prior_antiangiogenic", "No"),
+    ("ecog", "0–1"), ("prior_ici", "Yes"), ("kras_subtype", "G12C"), ("ecog", "0–1"),
+    ("line_of_therapy", "3rd line"), ("kras_subtype", "G12C"), ("prior_ici", "No"),
+    ("line_of_therapy", "3rd line"), ("kras_subtype", "non-G12C"), ("prior_ici", "No"),
+    ("ecog", "≥2"), ("kras_subtype", "non-G12C"), ("prior_antiangiogenic", "Yes"), ("ecog", "≥2"),
+    ("line_of_therapy", "2nd line"), ("prior_antiangiogenic", "Yes"), ("line_of_therapy", "2nd line"),
+]
+
+
+def bench(n: int = 20, studies: str = "su_kras_sintilimab", port: int | None = None, pause: float = 1.0
+          ) -> list[float]:
+    """Timings (ms) from the click that changes a filter to the redrawn page; ``pause`` seconds
+    between changes (a clinician looks at the result before the next "what if")."""
+    with built_database() as (db, n_rows), running_app(db, port) as base, launch_browser() as page:
+        print(f"bundled data: {n_rows} reconstructed patient rows; studies={studies}")
+        t0 = time.perf_counter()
+        open_explorer(page, base, f"studies={studies}")
+        print(f"first load (cold process): {1000 * (time.perf_counter() - t0):.0f} ms")
+        times = []
+        for i in range(n):
+            time.sleep(pause)
+            variable, label = _TOGGLES[i % len(_TOGGLES)]
+            target = prepare_toggle(page, variable, label)
+            if target is None:
+                print(f"{i + 1:2d}. {variable} {label:<10} not offered in this view, skipped")
+                continue
+            before = runs(page)
+            start = time.perf_counter()
+            target.click()
+            wait_redrawn(page, before)
+            ms = 1000 * (time.perf_counter() - start)
+            page.keyboard.press("Escape")  # close the list if it stayed open
+            times.append(ms)
+            print(f"{i + 1:2d}. {variable} {label:<10} {ms:7.0f} ms")
+        return times
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--studies", default="su_kras_sintilimab")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--pause", type=float, default=1.0,
+                    help="seconds between changes, as a user reads the result (default %(default)s; 0: back to back)")
+    args = ap.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    times = bench(args.n, args.studies, args.port or None, args.pause)
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    print(f"redraw after a filter change over {len(times)} changes ({args.pause:g} s apart): "
+          f"median {statistics.median(times):.0f} ms, p95 {p95:.0f} ms, max {max(times):.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
