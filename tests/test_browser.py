@@ -1,6 +1,6 @@
-"""The Explorer in a real browser (Playwright + Debian's Chromium): it opens, a filter change
-redraws all three panels side by side on a 1920x1080 screen, nothing on the page is an error,
-and the screenshots land in artifacts/.
+"""The app in a real browser (Playwright + Debian's Chromium): every page of the navigation opens
+and renders its content with no error on it; in the Explorer a filter change redraws all three
+panels side by side on a 1920x1080 screen; the screenshots land in artifacts/.
 
 Skipped on a machine without /usr/bin/chromium, except in CI (``CI`` set), where a missing
 browser is a failure: ``.ci/run`` installs it."""
@@ -35,6 +35,8 @@ def app_url():
 
 def assert_no_error(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, f"error box on the page: {errors.all_inner_texts()}"
     text = page.inner_text("body")
     for word in ERROR_WORDS:
         assert word not in text, f"{word!r} on the page"
@@ -107,3 +109,58 @@ def test_figures_export_as_png_and_svg_with_title_and_footnotes(tmp_path, built_
     (ARTIFACTS / "explorer-km-export.png").write_bytes(png)
     numbers = panel.numbers().assign(note="=HYPERLINK(\"x\")")
     assert b"'=HYPERLINK" in csv_bytes(numbers)
+
+
+# ---- every page of the app ------------------------------------------------------------------
+
+# path, its title in the navigation, the heading the page draws, how many plotly charts and
+# dataframes it shows on opening (with the bundled data), and a text only the rendered page has
+PAGES = [
+    ("/", "Studies", "Anlotinib combination studies", 0, 5, "5 of 5 studies shown."),
+    ("/explorer", "Subgroup Explorer", "Subgroup Explorer", 3, 0, "Reconstructed from published summaries"),
+    ("/compare", "Compare studies", "Compare studies", 6, 1, "Random-effects meta-analysis"),
+    ("/safety", "Safety", "Safety across studies", 1, 1, "Safety totals per study"),
+    ("/data_notes", "Data notes", "Data notes", 0, 3, "Reconstruction fidelity"),
+    ("/my_data", "My data", "My data: bring your own cohort", 0, 0, "1. Your file"),
+]
+NAV_TITLES = [p[1] for p in PAGES]
+
+# The page is rendered when the app is idle (no run, nothing stale, no spinner or skeleton), its
+# heading is on screen and its charts and dataframes are drawn (plotly's SVG inside each chart).
+_RENDERED_JS = """
+([heading, nCharts, nFrames]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-stale="true"], [data-testid="stSpinner"], [data-testid="stSkeleton"], '
+                             + '[data-testid="stAppSkeleton"]')) return false;
+  const headings = Array.from(document.querySelectorAll('[data-testid="stMain"] h1, [data-testid="stMain"] h3'));
+  if (!headings.some(h => h.innerText.trim() === heading)) return false;
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  if (charts.length < nCharts) return false;
+  for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
+  return document.querySelectorAll('[data-testid="stDataFrame"]').length >= nFrames;
+}
+"""
+
+
+def nav_titles(page) -> list[str]:
+    """The page titles of the sidebar navigation, top to bottom (icon names left out)."""
+    links = page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]')
+    return [text.strip().splitlines()[-1].strip() for text in links.all_inner_texts()]
+
+
+@pytest.mark.parametrize("path, nav_title, heading, n_charts, n_frames, text", PAGES,
+                         ids=[p[0].strip("/") or "overview" for p in PAGES])
+def test_every_page_renders_its_content_without_errors(app_url, path, nav_title, heading, n_charts, n_frames, text):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with launch_browser(1920, 1080) as page:
+        page.goto(app_url + path)
+        page.wait_for_function(_RENDERED_JS, arg=[heading, n_charts, n_frames], timeout=120_000)
+        assert_no_error(page)
+        # inside app.py's frame: the navigation with the page titles, this page marked current
+        assert nav_titles(page) == NAV_TITLES
+        current = page.locator('[data-testid="stSidebarNavLink"][aria-current="page"]')
+        assert current.count() == 1 and current.inner_text().strip().endswith(nav_title)
+        assert page.locator('[data-testid="stPlotlyChart"]').count() == n_charts
+        assert page.get_by_text(text, exact=False).count() >= 1
+        page.screenshot(path=str(ARTIFACTS / f"page-{path.strip('/') or 'overview'}.png"), full_page=True)
