@@ -3,9 +3,13 @@ with their CIs, one row per study arm grouped by tumor type, and a pooled diamon
 prediction interval for pooled rates.
 
 Drawing is done by the shared interval plot ``components.forest``; this module only turns the
-rows of ``engine.evidence.headline_results`` (and a pooled result) into forest rows.
+rows of ``engine.evidence.headline_results`` / ``compare_results`` (and a pooled result) into forest
+rows. Rows of uploaded cohorts (``origin == 'user'``) are drawn with the forest's ``user`` marker,
+labelled "(user data)", and the figure gets a user-data badge, a legend and a footnote.
 """
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,11 +19,30 @@ from components.provenance import MARKER_COLORS, badge_annotation, wrap
 
 COMPUTED_MARK = "*"
 COMPUTED_FOOTNOTE = "* CI computed from reported counts (exact Clopper-Pearson); the paper prints none."
+USER_SUFFIX = " (user data)"
+USER_FOOTNOTE = "▲ user data: computed here from the uploaded patient rows; not printed by any paper."
+USER_METHOD = {
+    "median": "User data medians: Kaplan-Meier, 95% CI log-log (as R survfit); NR = not reached.",
+    "response": "User data rates: exact Clopper-Pearson; n = patients with a best response recorded.",
+    "G3TRAE": "User data: patient rows carry no adverse-event grades, so no grade ≥3 TRAE rate.",
+}
+UNKNOWN_TUMOR = "Tumor type not recorded"
+
+
+def _is_user(r) -> bool:
+    return getattr(r, "origin", "reported") == "user"
+
+
+def _kind(r) -> str:
+    return "user" if _is_user(r) else "reported"
 
 
 def arm_label(r) -> str:
-    """Row label: the study's short label, plus what sets the arm apart when the study has several."""
-    return f"{r.short_label} · {r.arm_short}" if r.multi_arm else r.short_label
+    """Row label: the study's short label, plus what sets the arm apart when the study has several;
+    an uploaded cohort's label ends in "(user data)"."""
+    label = f"{r.short_label} · {r.arm_short}" if r.multi_arm else r.short_label
+    # a user names the cohort (and its arms): plotly must show the name, not read it as markup
+    return html.escape(label, quote=False) + USER_SUFFIX if _is_user(r) else label
 
 
 def _distinct_parts(labels: list[str]) -> dict[str, str]:
@@ -33,7 +56,8 @@ def _distinct_parts(labels: list[str]) -> dict[str, str]:
 
 
 def _hover(r) -> str:
-    parts = [f"source: {r.source}" if r.source else "", f"CI: {r.ci_basis}" if r.ci_basis else ""]
+    source = html.escape(r.source, quote=False) if _is_user(r) and r.source else r.source  # a user's file name
+    parts = [f"source: {source}" if source else "", f"CI: {r.ci_basis}" if r.ci_basis else ""]
     if isinstance(r.flag, str) and r.flag:
         parts.append(f"flag: {r.flag}")
     if isinstance(r.note, str) and r.note:
@@ -50,6 +74,7 @@ def _prepared(headline: pd.DataFrame, endpoint: str) -> pd.DataFrame:
         labels = list(dict.fromkeys(sub.arm_label))
         short.update({(sid, k): v for k, v in _distinct_parts(labels).items()})
     df["arm_short"] = [short[(s, a)] for s, a in zip(df.study_id, df.arm_label)]
+    df["tumor_type"] = df.tumor_type.where(df.tumor_type.notna(), UNKNOWN_TUMOR)
     return df
 
 
@@ -62,6 +87,8 @@ def _grouped_rows(df: pd.DataFrame, make_row) -> list[ForestRow]:
 
 
 def _value_text(r) -> str:
+    if _is_user(r):
+        return r.text
     if r.basis != "reported":
         return "not reported"
     mark = COMPUTED_MARK if r.ci_basis.startswith("computed") else ""
@@ -73,7 +100,7 @@ def median_rows(headline: pd.DataFrame, endpoint: str) -> list[ForestRow]:
     def row(r) -> ForestRow:
         nr = set((r.not_reached or "").split(";")) - {""}
         return ForestRow(
-            label=arm_label(r), kind="reported", indent=1,
+            label=arm_label(r), kind=_kind(r), indent=1,
             estimate=None if "estimate" in nr or pd.isna(r.estimate) else r.estimate,
             ci_low=None if pd.isna(r.ci_low) else r.ci_low,
             ci_high=None if pd.isna(r.ci_high) else r.ci_high,
@@ -88,7 +115,7 @@ def rate_rows(headline: pd.DataFrame, endpoint: str) -> list[ForestRow]:
     def row(r) -> ForestRow:
         pct = lambda x: None if x is None or pd.isna(x) else 100 * float(x)  # noqa: E731
         return ForestRow(
-            label=arm_label(r), kind="reported", indent=1,
+            label=arm_label(r), kind=_kind(r), indent=1,
             estimate=pct(r.estimate), ci_low=pct(r.ci_low), ci_high=pct(r.ci_high),
             left_text=f"{int(r.events)}/{int(r.n)}" if pd.notna(r.events) and pd.notna(r.n) else "",
             value_text=_value_text(r), hover=_hover(r), group=r.study_id,
@@ -97,6 +124,7 @@ def rate_rows(headline: pd.DataFrame, endpoint: str) -> list[ForestRow]:
 
 
 def _finish(fig: go.Figure, footnotes: list[str], badges=("reported",)) -> go.Figure:
+    badges = list(dict.fromkeys(badges))
     for i, kind in enumerate(badges):
         fig.add_annotation({**badge_annotation(kind, x=0, y=1, yanchor="bottom"), "yshift": 4, "xshift": 150 * i})
     if footnotes:
@@ -109,7 +137,7 @@ def _finish(fig: go.Figure, footnotes: list[str], badges=("reported",)) -> go.Fi
     return fig
 
 
-def _notes(rows: list[ForestRow]) -> list[str]:
+def _notes(rows: list[ForestRow], user_method: str = "") -> list[str]:
     texts = " ".join(r.value_text for r in rows)
     notes = []
     if COMPUTED_MARK in texts:
@@ -120,34 +148,60 @@ def _notes(rows: list[ForestRow]) -> list[str]:
         notes.append("† corrected OCR damage in the text copy (hover for what it showed).")
     if "⚠" in texts:
         notes.append("⚠ the paper's interval excludes its own estimate; drawn as printed (see Data notes).")
+    if any(r.kind == "user" for r in rows):
+        notes.append(USER_FOOTNOTE)
+        if user_method:
+            notes.append(user_method)
     return notes
+
+
+def _badges(rows: list[ForestRow]) -> tuple[str, ...]:
+    """One badge per kind of data among the rows (reported first), 'reported' when there are none."""
+    kinds = [k for k in ("reported", "user") if any(r.kind == k and not r.header for r in rows)]
+    return tuple(kinds) or ("reported",)
+
+
+def _legend(rows: list[ForestRow]) -> bool:
+    """A marker legend when markers of more than one kind are drawn."""
+    return len({r.kind for r in rows if not r.header and r.estimate is not None}) > 1
+
+
+def _empty(rows: list[ForestRow], message: str, title: str | None) -> go.Figure:
+    """No estimate to draw: say so, and write out what the uploaded cohorts' rows say instead."""
+    lines = [message] + [f"{r.label}: {r.value_text}" for r in rows if r.kind == "user" and not r.header]
+    fig = empty_figure("<br>".join(lines))
+    if title:
+        fig.update_layout(title=dict(text=title, x=0, xanchor="left"), margin=dict(t=40))
+    return fig
 
 
 def median_plot(headline: pd.DataFrame, endpoint: str, title: str | None = None) -> go.Figure:
     rows = median_rows(headline, endpoint)
     if not any(r.estimate is not None for r in rows):
-        return empty_figure(f"No median {endpoint} is reported by the chosen studies.")
+        return _empty(rows, f"No median {endpoint} is reported by the chosen studies.", title)
     fig = forest_figure(
         rows, scale="linear", reference=None, x_title=f"Median {endpoint}, months (95% CI)",
-        left_header="n", value_header="Median (95% CI)", title=title, legend=False,
+        left_header="n", value_header="Median (95% CI)", title=title, legend=_legend(rows),
         label_width=0.32, value_width=0.2,
     )
     lo, hi = fig.layout.xaxis.range
     fig.update_xaxes(range=[0, hi])
-    return _finish(fig, _notes(rows))
+    return _finish(fig, _notes(rows, USER_METHOD["median"]), badges=_badges(rows))
 
 
 def rate_plot(headline: pd.DataFrame, endpoint: str, title: str | None = None) -> go.Figure:
     rows = rate_rows(headline, endpoint)
     if not any(r.estimate is not None for r in rows):
-        return empty_figure(f"No {endpoint} is reported by the chosen studies.")
+        what = title[0].lower() + title[1:] if title else endpoint
+        return _empty(rows, f"No {what} is reported by the chosen studies.", title)
     fig = forest_figure(
         rows, scale="linear", reference=None, x_title="Percent of patients (95% CI)",
-        left_header="events/n", value_header="Rate (95% CI)", title=title, legend=False,
+        left_header="events/n", value_header="Rate (95% CI)", title=title, legend=_legend(rows),
         label_width=0.32, value_width=0.2,
     )
     fig.update_xaxes(range=[0, 100], ticksuffix="%")
-    return _finish(fig, _notes(rows))
+    method = USER_METHOD["G3TRAE" if endpoint == "G3TRAE" else "response"]
+    return _finish(fig, _notes(rows, method), badges=_badges(rows))
 
 
 def pooled_plot(headline: pd.DataFrame, endpoint: str, pooled, title: str | None = None) -> go.Figure:

@@ -5,6 +5,11 @@ Every value carries its basis: ``reported`` (printed in the paper, with the pape
 ``source``), and every interval says where it comes from (``CI_REPORTED``: printed in the paper;
 ``CI_COMPUTED``: computed here from the counts the paper reports, exact Clopper-Pearson through
 ``engine.rates``). Values the curators marked ``ocr_corrected`` or ``derived`` keep that flag and its note.
+
+The comparison page also shows cohorts users uploaded (``compare_cohorts``, ``compare_results``):
+their values are computed here from their stored patient rows (``origin = 'user'``: Kaplan-Meier
+medians, Clopper-Pearson rates), carry ``origin = 'user'`` and ``basis`` ``user data``, and are
+never offered for pooling with the reported values.
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from engine import meta, rates
-from engine.schema import FIDELITY_COLUMNS
+from engine import meta, queries, rates
+from engine.explorer_data import median_text
+from engine.schema import ENDPOINT_COLUMNS, FIDELITY_COLUMNS
+from engine.survival import kaplan_meier
 
 BASIS_REPORTED = "reported"
 CI_REPORTED = "reported"
@@ -320,6 +327,170 @@ def _tox_value(r) -> dict:
         n=den, events=n, estimate=est, ci_low=lo, ci_high=hi, ci_basis=ci_basis, not_reached=None,
         basis=BASIS_REPORTED, source=r.source, flag=r.flag, note=note, inconsistent=False,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# user cohorts beside the published studies (comparison page)
+
+ORIGIN_REPORTED = "reported"
+ORIGIN_USER = "user"
+BASIS_USER = "user data"
+BASIS_NOT_AVAILABLE = "not available"
+USER_LABEL_SUFFIX = " (user data)"
+NOT_AVAILABLE_FOR_USER = "not available for user data"
+USER_MEDIAN_CI = "95% CI of the median from the log-log pointwise band, as R survfit"
+USER_MEDIAN_METHOD = f"Kaplan-Meier on the uploaded patient rows (engine.survival.kaplan_meier); {USER_MEDIAN_CI}"
+USER_RATE_METHOD = "exact Clopper-Pearson (engine.rates.proportion) on the uploaded patient rows"
+USER_RATE_DENOMINATOR = (
+    "n = patients with a best response recorded (CR, PR, SD, PD or NE; NE counts as no response)"
+)
+USER_POOLING_NOTE = (
+    "User cohorts are not offered for pooling: their rates are computed from uploaded patient rows, "
+    "not reported under the papers' shared definition, and a pooled value must not mix the two."
+)
+_RESPONDERS = {"ORR": ("CR", "PR"), "DCR": ("CR", "PR", "SD")}
+
+
+def compare_cohorts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The cohorts the comparison page offers: the published studies (in the overview's order),
+    then the user cohorts by name. Columns: study_id, short_label, tumor_type, kind
+    ('published' | 'user'), option_label (a user cohort's name + ' (user data)')."""
+    published = study_table(con)[["study_id", "short_label", "tumor_type"]].assign(kind="published")
+    users = queries.cohorts(con)
+    users = users[users.kind == "user"].rename(columns={"label": "short_label"})
+    users = users[["study_id", "short_label", "tumor_type", "kind"]].sort_values(["short_label", "study_id"])
+    frames = [f for f in (published, users) if not f.empty] or [published]
+    out = pd.concat(frames, ignore_index=True)
+    out["option_label"] = [
+        f"{lb}{USER_LABEL_SUFFIX}" if k == "user" else lb for lb, k in zip(out.short_label, out.kind)
+    ]
+    return out.reset_index(drop=True)
+
+
+def _user_cohort_info(con: duckdb.DuckDBPyConnection, study_ids) -> pd.DataFrame:
+    cohorts = queries.cohorts(con)
+    cohorts = cohorts[(cohorts.kind == "user") & cohorts.study_id.isin(list(study_ids))]
+    files = con.execute(
+        "SELECT study_id, source_file FROM user_cohorts WHERE list_contains(?::VARCHAR[], study_id)",
+        [list(study_ids)],
+    ).df()
+    return cohorts.merge(files, on="study_id", how="left").sort_values(["label", "study_id"])
+
+
+def user_headline_results(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFrame:
+    """The headline endpoints of user cohorts, one row per arm and endpoint, with the columns of
+    ``headline_results`` plus ``origin`` ('user').
+
+    Computed from the stored patient rows (``origin = 'user'``): median PFS/OS by
+    ``engine.survival.kaplan_meier`` on the patients with that time and event recorded (median and
+    95% CI; 'not reached' when the curve stays above 0.5; the reason when not estimable); ORR and
+    DCR by ``engine.rates.proportion`` (Clopper-Pearson) over the patients with a best response
+    recorded. The grade >=3 TRAE rate cannot be computed from patient rows: ``basis`` 'not
+    available'. ``study_ids=None`` means every user cohort; ids of published studies are ignored."""
+    if study_ids is None:
+        study_ids = [r[0] for r in con.execute("SELECT study_id FROM user_cohorts").fetchall()]
+    info = _user_cohort_info(con, study_ids)
+    ids = list(info.study_id)
+    t_pfs, e_pfs = ENDPOINT_COLUMNS["PFS"]
+    t_os, e_os = ENDPOINT_COLUMNS["OS"]
+    rows_all = con.execute(
+        f"""
+        SELECT study_id, arm_id, best_response, "{t_pfs}" AS pfs_time, "{e_pfs}" AS pfs_event,
+               "{t_os}" AS os_time, "{e_os}" AS os_event
+        FROM patients
+        WHERE origin = ? AND list_contains(?::VARCHAR[], study_id)
+        ORDER BY study_id, arm_id, patient_id
+        """,
+        [ORIGIN_USER, ids],
+    ).df()
+    out = []
+    for c in info.itertuples():
+        rows = rows_all[rows_all.study_id == c.study_id]
+        source = f"uploaded file {c.source_file}" if isinstance(c.source_file, str) and c.source_file else "uploaded data"
+        for arm_id, arm in rows.groupby("arm_id", sort=True):
+            for endpoint, (label, kind) in HEADLINE.items():
+                base = dict(
+                    study_id=c.study_id, short_label=c.label,
+                    tumor_type=None if pd.isna(c.tumor_type) else c.tumor_type, partner_class=None,
+                    arm_id=arm_id, arm_label=str(arm_id), is_control=False, arm_n=len(arm),
+                    endpoint=endpoint, endpoint_label=label, kind=kind,
+                )
+                if endpoint in MEDIAN_ENDPOINTS:
+                    value = _user_median(arm, endpoint.lower())
+                elif endpoint in _RESPONDERS:
+                    value = _user_rate(arm, endpoint)
+                else:
+                    value = _user_missing(NOT_AVAILABLE_FOR_USER,
+                                          "The uploaded patient rows carry no adverse-event grades.")
+                out.append({**base, **value, "source": source})
+    columns = _HEADLINE_COLUMNS + ["text", "markers", "origin"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _user_value(**kw) -> dict:
+    return dict(dict(
+        n=None, events=None, estimate=None, ci_low=None, ci_high=None, ci_basis="", not_reached=None,
+        basis=BASIS_USER, flag=None, note="", inconsistent=False, markers="", origin=ORIGIN_USER,
+    ), **kw)
+
+
+def _user_missing(text: str, note: str) -> dict:
+    return _user_value(basis=BASIS_NOT_AVAILABLE, text=text, note=note)
+
+
+def _user_median(arm: pd.DataFrame, prefix: str) -> dict:
+    """Kaplan-Meier median of one arm's rows with the endpoint recorded."""
+    endpoint = prefix.upper()
+    have = arm[arm[f"{prefix}_time"].notna() & arm[f"{prefix}_event"].notna()]
+    left_out = len(arm) - len(have)
+    if have.empty:
+        return _user_missing(f"{endpoint} not recorded", f"No patient of this arm has {endpoint} recorded.")
+    km = kaplan_meier(have[f"{prefix}_time"].astype(float), have[f"{prefix}_event"].astype(int))
+    note = f"{km.n} patients with {endpoint} recorded, {km.events} events."
+    if left_out:
+        note += f" {left_out} without {endpoint} time left out."
+    if not km.estimable:
+        return _user_value(n=km.n, events=km.events, text=km.reason, note=note)
+    lo, hi = km.median_ci
+    nr = [part for part, v in (("estimate", km.median), ("ci_high", hi)) if v is None]
+    return _user_value(
+        n=km.n, events=km.events, estimate=km.median, ci_low=lo, ci_high=hi, ci_basis=USER_MEDIAN_METHOD,
+        not_reached=";".join(nr) or None, text=median_text(km.median, km.median_ci), note=note,
+    )
+
+
+def _user_rate(arm: pd.DataFrame, endpoint: str) -> dict:
+    """ORR or DCR of one arm over the patients with a best response recorded."""
+    recorded = arm.best_response.dropna()
+    left_out = len(arm) - len(recorded)
+    if recorded.empty:
+        return _user_missing("no best response recorded", "No patient of this arm has a best response recorded.")
+    x = int(recorded.isin(_RESPONDERS[endpoint]).sum())
+    res = rates.proportion(x, len(recorded))
+    note = USER_RATE_DENOMINATOR + "."
+    if left_out:
+        note += f" {left_out} without one left out."
+    return _user_value(
+        n=res.n, events=res.x, estimate=res.estimate, ci_low=res.ci_low, ci_high=res.ci_high,
+        ci_basis=USER_RATE_METHOD, text=_value_text("rate", res.estimate, res.ci_low, res.ci_high, None),
+        note=note,
+    )
+
+
+def compare_results(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFrame:
+    """What the comparison page draws: ``headline_results`` of the chosen published studies
+    (``origin`` 'reported'), then ``user_headline_results`` of the chosen user cohorts (``origin``
+    'user'), in that order. ``study_ids=None`` means every published study and user cohort."""
+    cohorts = compare_cohorts(con)
+    ids = list(cohorts.study_id) if study_ids is None else list(study_ids)
+    published = [s for s in ids if s in set(cohorts.study_id[cohorts.kind == "published"])]
+    users = [s for s in ids if s in set(cohorts.study_id[cohorts.kind == "user"])]
+    reported = headline_results(con, published).assign(origin=ORIGIN_REPORTED)
+    user = user_headline_results(con, users)
+    frames = [f for f in (reported, user) if not f.empty]
+    if not frames:
+        return reported
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

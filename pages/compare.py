@@ -1,4 +1,6 @@
-"""Compare studies: headline results side by side, and pooled rates where pooling makes sense."""
+"""Compare studies: headline results side by side (published studies as reported, uploaded cohorts
+computed from their patient rows and marked as user data), and pooled rates of published cohorts
+where pooling makes sense."""
 import pandas as pd
 import streamlit as st
 
@@ -20,18 +22,31 @@ st.caption(
 
 con = db()
 studies = ev.study_table(con)
-labels = dict(zip(studies.study_id, studies.short_label))
+cohorts = ev.compare_cohorts(con)
+labels = dict(zip(cohorts.study_id, cohorts.option_label))
+user_ids = set(cohorts.study_id[cohorts.kind == "user"])
 c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
-chosen = c1.multiselect("Studies", list(labels), default=list(labels), format_func=labels.get, key="compare_studies")
+chosen = c1.multiselect("Studies", list(labels), default=list(labels), format_func=labels.get, key="compare_studies",
+                        help="Published studies, and the cohorts uploaded on the My data page (user data).")
 show_control = c2.toggle("Show control arms", value=True, key="compare_controls",
                          help="ALTER-L058 also reports a TKI-alone control arm.")
 if not chosen:
     st.info("Choose at least one study.")
     st.stop()
 
-headline = ev.headline_results(con, chosen)
+headline = ev.compare_results(con, chosen)
 if not show_control:
-    headline = headline[~headline.is_control]
+    headline = headline[~headline.is_control.astype(bool)]
+chosen_users = [s for s in chosen if s in user_ids]
+if chosen_users:
+    st.markdown(
+        badge_html("user") + "&nbsp; Rows marked ▲ *(user data)* are uploaded cohorts, computed here from "
+        "their stored patient rows, not printed by any paper: median PFS/OS by Kaplan-Meier "
+        f"({ev.USER_MEDIAN_CI}; *not reached* when the curve stays above 50%); "
+        f"ORR and DCR with {ev.USER_RATE_METHOD}, {ev.USER_RATE_DENOMINATOR}. "
+        f"Grade ≥3 TRAE rate: {ev.NOT_AVAILABLE_FOR_USER} (patient rows carry no adverse-event grades).",
+        unsafe_allow_html=True,
+    )
 
 st.subheader("Median survival")
 left, right = st.columns(2, gap="large")
@@ -60,13 +75,16 @@ escc = [s for s in pool_labels if s in set(studies[studies.tumor_type == "ESCC"]
 pool_ids = p2.multiselect(
     "Cohorts to pool (experimental arms)", list(pool_labels), default=escc if len(escc) >= 2 else [],
     format_func=pool_labels.get, key=f"pool_studies_{endpoint}",
-    help="Only cohorts that report this rate as counts over the whole arm are offered.",
+    help="Only published cohorts that report this rate as counts over the whole arm are offered; "
+         "uploaded cohorts (user data) are never pooled.",
 )
 method = p3.selectbox("τ² estimator", list(ev.POOLING_METHODS), format_func=lambda m: f"{m} ({ev.POOLING_METHODS[m]})",
                       key="pool_method")
 left_out = counts[~counts.meets_definition]
 if not left_out.empty:
     st.caption("Not offered for pooling: " + "; ".join(f"{r.short_label} ({r.why_not})" for r in left_out.itertuples()))
+if user_ids:
+    st.caption(ev.USER_POOLING_NOTE)
 st.caption(f"Shared definition: {ev.RATE_DEFINITIONS[endpoint]}.")
 
 check = ev.pooling_check(counts, pool_ids)

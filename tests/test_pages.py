@@ -178,6 +178,17 @@ def test_compare_forest_plots_show_reported_values(run, con):
     assert any("Reported in the paper" in a for a in orr)
 
 
+def test_compare_without_user_cohorts_shows_reported_values_only(run, con):
+    """No cohort uploaded: nothing on the page speaks of user data, every marker is a reported one."""
+    at = run("compare")
+    assert not any(o.endswith("(user data)") for o in at.multiselect(key="compare_studies").options)
+    assert not any("User-uploaded data" in m.value for m in at.markdown)
+    assert not any(c.value == ev.USER_POOLING_NOTE for c in at.caption)
+    for fig in figures(at):
+        assert not [t for t in fig["data"] if t.get("name") == "user data"]
+        assert "User-uploaded data" not in annotations(fig)
+
+
 # ----- Safety ----------------------------------------------------------------------------------
 
 def test_safety_shows_denominators(run, con):

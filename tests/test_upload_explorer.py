@@ -2,7 +2,9 @@
 command line into a private database, then opened in the Explorer page (AppTest) through its
 link parameters. The KM median the figure shows for the uploaded cohort equals the engine's
 Kaplan-Meier on the stored rows and on the original file's own columns; the cohort is labelled
-user data on the page and in the figure. Also: the comparison page, and the tumor type
+user data on the page and in the figure. Also: the comparison page (the cohort is offered as user
+data, its median PFS/OS are the engine's Kaplan-Meier and its ORR/DCR the engine's Clopper-Pearson
+proportion on the stored rows, drawn as user data and never pooled), and the tumor type
 ``engine.queries.cohorts`` gives user cohorts."""
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components.estimate_plot import median_plot
+from engine import evidence as ev
 from engine import queries
 from engine.explorer_data import median_text
 from engine.ingest import check, mapping_for, read_upload, store
 from engine.ingest.cli import main as ingest_cli
 from engine.ingest.store import cohort_rows
 from engine.paths import DATA_DIR, ROOT
+from engine.rates import proportion
 from engine.survival import kaplan_meier
 from test_explorer_state import copy_of_built_database
 
@@ -54,7 +59,7 @@ def expected(db_path) -> dict:
         cohorts = queries.cohorts(con).set_index("study_id")
     finally:
         con.close()
-    out = {"n_stored": len(stored), "n_file": len(file), "cohorts": cohorts,
+    out = {"n_stored": len(stored), "n_file": len(file), "cohorts": cohorts, "stored": stored,
            "kras_pfs": kaplan_meier(kras.pfs_months, kras.pfs_event)}
     for endpoint in FILE_COLUMNS:
         t, e = STORED_COLUMNS[endpoint]
@@ -183,23 +188,160 @@ def compare(db_path, expected, monkeypatch) -> AppTest:
     return at
 
 
-def test_compare_page_still_opens_with_a_user_cohort_stored(compare, expected):
-    published = expected["cohorts"].query("kind == 'published'")
+def test_compare_page_opens_with_published_and_user_cohorts_chosen(compare, expected):
     chosen = compare.multiselect(key="compare_studies")
-    assert sorted(chosen.value) == sorted(published.index)
+    assert sorted(chosen.value) == sorted(expected["cohorts"].index)  # every published study + the upload
     assert len(compare.get("plotly_chart")) == 6
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 7: 'An uploaded cohort appears in the Explorer and comparison pages as its own study, marked "
-    "as user data'. pages/compare.py takes its cohorts from engine.evidence.study_table (the studies table) "
-    "and its numbers from headline_results (reported_results): user cohorts are not offered in 'Studies' "
-    "and have no row in the median PFS/OS plots."))
 def test_compare_page_offers_the_uploaded_cohort_as_user_data(compare, expected):
     options = compare.multiselect(key="compare_studies").options
     assert any(NAME in o and "user data" in o.lower() for o in options)
     pfs = next(json.loads(el.proto.spec) for el in compare.get("plotly_chart") if "PFS" in el.proto.spec)
     assert f"{expected['PFS']['stored'].median:.1f}" in json.dumps(pfs)
+
+
+def compare_figures(at: AppTest) -> dict[str, dict]:
+    figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    return {f["layout"].get("title", {}).get("text", ""): f for f in figs}
+
+
+def user_markers(fig: dict) -> dict:
+    """The figure's user-data marker trace (one per figure): triangles named 'user data'."""
+    [trace] = [t for t in fig["data"] if t.get("mode") == "markers" and t.get("name") == "user data"]
+    assert trace["marker"]["symbol"] == "triangle-up"
+    return trace
+
+
+def texts(fig: dict) -> list[str]:
+    """The figure's text annotations (row labels without their indent, values, n, badges, notes)."""
+    return [a.get("text", "").replace("&nbsp;", "") for a in fig["layout"].get("annotations", [])]
+
+
+@pytest.mark.parametrize("endpoint", ["PFS", "OS"])
+def test_compare_median_of_the_uploaded_cohort_is_the_engine_kaplan_meier(compare, expected, endpoint):
+    km = expected[endpoint]["stored"]
+    assert km.estimable and km.median is not None
+    fig = compare_figures(compare)[f"Median {endpoint}"]
+    trace = user_markers(fig)
+    assert trace["x"] == [pytest.approx(km.median, abs=1e-12)]
+    lo, hi = km.median_ci
+    line = next(t for t in fig["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "user")
+    assert [x for x in line["x"] if x is not None] == [pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12)]
+    notes = texts(fig)
+    assert f"{NAME} (user data)" in notes  # the row label
+    assert median_text(km.median, km.median_ci) in notes  # the value column
+    assert str(km.n) in notes  # n
+    assert "User-uploaded data" in notes and "Reported in the paper" in notes  # badges
+    assert any("▲ user data: computed here from the uploaded patient rows" in t for t in notes)  # footnote
+    # the published rows stay reported (squares)
+    assert any(t.get("name") == "reported" and t["marker"]["symbol"] == "square"
+               for t in fig["data"] if t.get("mode") == "markers")
+
+
+@pytest.mark.parametrize("endpoint, responders", [("ORR", {"CR", "PR"}), ("DCR", {"CR", "PR", "SD"})])
+def test_compare_rate_of_the_uploaded_cohort_is_the_engine_proportion(compare, expected, endpoint, responders):
+    recorded = expected["stored"].best_response.dropna()
+    assert len(recorded) > 0
+    ref = proportion(int(recorded.isin(responders).sum()), len(recorded))
+    fig = compare_figures(compare)[ev.HEADLINE[endpoint][0]]
+    trace = user_markers(fig)
+    assert trace["x"] == [pytest.approx(100 * ref.estimate, abs=1e-9)]
+    line = next(t for t in fig["data"] if t.get("mode") == "lines" and t.get("legendgroup") == "user")
+    assert [x for x in line["x"] if x is not None] == [pytest.approx(100 * ref.ci_low, abs=1e-9),
+                                                       pytest.approx(100 * ref.ci_high, abs=1e-9)]
+    notes = texts(fig)
+    assert f"{ref.x}/{ref.n}" in notes
+    assert f"{100 * ref.estimate:.1f}% ({100 * ref.ci_low:.1f}–{100 * ref.ci_high:.1f}%)" in notes
+    assert any("n = patients with a best response recorded" in t for t in notes)
+
+
+def test_compare_grade3_trae_is_not_available_for_user_data(compare):
+    fig = compare_figures(compare)["Grade ≥3 TRAE rate"]
+    notes = texts(fig)
+    assert f"{NAME} (user data)" in notes and "not available for user data" in notes
+    assert not [t for t in fig["data"] if t.get("name") == "user data"]  # nothing drawn for it
+
+
+def test_compare_page_explains_user_rows_and_never_pools_them(compare):
+    assert any("User-uploaded data" in m.value and "Kaplan-Meier" in m.value
+               and "best response recorded" in m.value for m in compare.markdown)
+    for endpoint in ev.RATE_ENDPOINTS:
+        compare.selectbox(key="pool_endpoint").set_value(endpoint).run()
+        assert USER_ID not in compare.multiselect(key=f"pool_studies_{endpoint}").options
+        assert any(c.value == ev.USER_POOLING_NOTE for c in compare.caption)
+
+
+def test_compare_page_with_only_the_uploaded_cohort(compare, expected):
+    compare.multiselect(key="compare_studies").set_value([USER_ID]).run()
+    assert not compare.exception
+    figs = compare_figures(compare)
+    assert user_markers(figs["Median PFS"])["x"] == [pytest.approx(expected["PFS"]["stored"].median, abs=1e-12)]
+    assert not [t for t in figs["Median PFS"]["data"] if t.get("name") == "reported"]
+    assert "Reported in the paper" not in texts(figs["Median PFS"])
+    # no grade >=3 TRAE value at all: the panel keeps its title and says why instead of drawing an empty axis
+    g3 = figs["Grade ≥3 TRAE rate"]
+    assert not [t for t in g3["data"] if t.get("mode") == "markers"]
+    assert any(f"{NAME} (user data): not available for user data" in t for t in texts(g3))
+
+
+# ---- engine.evidence: user cohorts' headline values from their rows --------------------------------
+
+
+def nan_none(x):
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def test_user_headline_results_from_stored_rows(built_db_path, tmp_path):
+    """Median not reached, not estimable, missing best responses, two arms, a name that looks like
+    markup: each said as such, every row marked user data, none reported."""
+    path = tmp_path / "explorer.duckdb"
+    path.write_bytes(Path(built_db_path).read_bytes())
+    con = duckdb.connect(str(path))
+    try:
+        header = "patient_id,arm_id,tumor_type,best_response,pfs_months,pfs_event,os_months,os_event\n"
+        rows = (
+            # arm a: PFS median 4; OS never falls to 50% (not reached); 1 of 4 without best response
+            "a1,a,ESCC,PR,2,1,10,0\na2,a,ESCC,SD,4,1,12,0\na3,a,ESCC,PD,6,1,3,1\na4,a,ESCC,,8,0,14,0\n"
+            # arm b: every PFS censored (not estimable); OS not recorded; no best response at all
+            "b1,b,ESCC,,2,0,,\nb2,b,ESCC,,5,0,,\n"
+        )
+        sid = _store_csv(con, header + rows, "<b>Ward</b> & co")
+        res = ev.user_headline_results(con, [sid]).set_index(["arm_id", "endpoint"])
+        assert set(res.origin) == {"user"} and "reported" not in set(res.basis)
+        assert set(res.short_label) == {"<b>Ward</b> & co"} and set(res.tumor_type) == {"ESCC"}
+
+        km = kaplan_meier([2, 4, 6, 8], [1, 1, 1, 0])
+        pfs = res.loc[("a", "PFS")]
+        assert (nan_none(pfs.estimate), (nan_none(pfs.ci_low), nan_none(pfs.ci_high))) == (km.median, km.median_ci)
+        assert (pfs.n, pfs.events) == (4, 3)
+        assert pfs.text == median_text(km.median, km.median_ci) and pfs.basis == "user data"
+        os_ = res.loc[("a", "OS")]
+        assert kaplan_meier([10, 12, 3, 14], [0, 0, 1, 0]).median is None
+        assert nan_none(os_.estimate) is None and os_.text.startswith("not reached") and "estimate" in os_.not_reached
+        orr, dcr = res.loc[("a", "ORR")], res.loc[("a", "DCR")]
+        assert (orr.events, orr.n, orr.estimate) == (1, 3, proportion(1, 3).estimate)
+        assert (orr.ci_low, orr.ci_high) == (proportion(1, 3).ci_low, proportion(1, 3).ci_high)
+        assert (dcr.events, dcr.n) == (2, 3)
+        assert "1 without one left out" in orr.note
+
+        assert res.loc[("b", "PFS")].text == kaplan_meier([2, 5], [0, 0]).reason  # "not estimable: no events ..."
+        assert res.loc[("b", "PFS")].text.startswith("not estimable")
+        assert res.loc[("b", "OS")].text == "OS not recorded" and res.loc[("b", "OS")].basis == "not available"
+        assert res.loc[("b", "ORR")].text == "no best response recorded"
+        for arm in ("a", "b"):
+            assert res.loc[(arm, "G3TRAE")].text == "not available for user data"
+
+        # the comparison frame: published rows reported, user rows user data; labels escaped in plots
+        both = ev.compare_results(con, ["zzu_escc_pd1", sid])
+        assert set(both[both.study_id == sid].origin) == {"user"}
+        assert set(both[both.study_id == "zzu_escc_pd1"].origin) == {"reported"}
+        assert ev.compare_cohorts(con).set_index("study_id").loc[sid, "option_label"] == "<b>Ward</b> & co (user data)"
+        labels = texts(median_plot(both, "PFS").to_plotly_json())
+        assert "&lt;b&gt;Ward&lt;/b&gt; &amp; co · a (user data)" in labels
+        assert not any("<b>Ward" in t for t in labels)
+    finally:
+        con.close()
 
 
 # ---- engine.queries.cohorts: a user cohort's tumor type from its rows ------------------------------
