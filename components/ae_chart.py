@@ -16,7 +16,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import badge_annotation
+from components.provenance import FIGURE_TEMPLATE, badge_annotation, text_width
 
 AE_PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
 
@@ -49,8 +49,9 @@ def _wrap(text: str, width: int) -> str:
 
 def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_scale: float = 1.0,
               height: int | None = None, title: str | None = None, max_percent: float | None = None,
-              legend_wrap: int = 42) -> go.Figure:
-    """Bars for ``terms`` (top to bottom) x ``series`` (arms, legend order)."""
+              legend_wrap: int = 42, validate: bool = True) -> go.Figure:
+    """Bars for ``terms`` (top to bottom) x ``series`` (arms, legend order). ``validate=False``
+    skips plotly's property validation (the page's hot path; the tests validate the same code)."""
     fs = font_scale
     base = 12 * fs
     traces: list[dict] = []
@@ -94,11 +95,14 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
     legend_px = int((17 * sum(_wrap(x, legend_wrap).count("<br>") + 1 for x in series) + 3 * len(series) + 6) * fs)
     badge = badge_annotation("reported", x=0, y=1, xanchor="left", yanchor="bottom", size=int(base * 0.82))
     badge["yshift"] = legend_px + 2
+    # a left margin that fits the longest term, so that automargin has nothing to grow (growing
+    # a margin makes plotly.js draw the figure twice)
+    left = int(8 + max((text_width(str(t), base * 0.9) for t in terms), default=0) + 8)
     layout = dict(
         # one slot per arm ("group"); within a slot the grade >=3 bar lies over the any-grade bar
         barmode="group" if n_series > 1 else "overlay", bargap=0.22, bargroupgap=0.05,
         height=height or int(max(300, (90 + n_terms * (10 + 11 * n_series)) * fs)),
-        margin=dict(l=8, r=16, t=(30 if title else 4) * fs + legend_px + 26 * fs, b=62 * fs),
+        margin=dict(l=left, r=16, t=(30 if title else 4) * fs + legend_px + 26 * fs, b=62 * fs),
         plot_bgcolor="white", paper_bgcolor="white",
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         xaxis=dict(range=[0, top], ticksuffix="%", gridcolor="#eee", zeroline=True, zerolinecolor="#999",
@@ -115,7 +119,8 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
                  font=dict(size=base * 0.75, color="#666")),
             badge,
         ],
+        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout)
+    return go.Figure(data=traces, layout=layout, _validate=validate)

@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import MARKER_COLORS, MARKER_SYMBOLS, SHORT_TEXT
+from components.provenance import FIGURE_TEMPLATE, MARKER_COLORS, MARKER_SYMBOLS, SHORT_TEXT
 
 
 @dataclass
@@ -135,12 +135,16 @@ def forest_figure(
     label_width: float = 0.33,
     value_width: float = 0.22,
     legend: bool = True,
+    validate: bool = True,
 ) -> go.Figure:
     """Draw ``rows`` as a forest plot; see the module docstring for the row fields.
 
     One x axis (the estimates); the text columns (labels, ``left_text``, values) are layout
     annotations in paper coordinates. Traces and annotations are collected first and the figure
     is made in one pass (adding them one at a time re-validates the whole figure each time).
+    ``validate=False`` skips plotly's property validation (the Explorer's hot path; the tests
+    validate the same code). The top margin leaves room for the legend (a legend that pushes the
+    margin makes plotly.js draw the figure twice).
     """
     rows = [r if isinstance(r, ForestRow) else ForestRow(**r) for r in rows]
     fs = font_scale
@@ -257,17 +261,18 @@ def forest_figure(
         shapes=shapes,
         annotations=annotations,
         height=height or int(max(260, 30 * fs * n + (150 if favours else 120) * fs)),
-        margin=dict(l=8, r=8, t=(60 if title else 34) * fs, b=(72 if favours else 52) * fs),
+        margin=dict(l=8, r=8, t=(60 if title else 38) * fs, b=(72 if favours else 52) * fs),
         plot_bgcolor="white", paper_bgcolor="white",
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         showlegend=legend and bool(by_kind),
         legend=dict(orientation="h", x=0, xanchor="left", y=1, yanchor="bottom", yref="paper",
                     font=dict(size=base * 0.85), traceorder="normal", itemclick=False, itemdoubleclick=False),
         hoverlabel=dict(font=dict(size=base * 0.9)),
+        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout)
+    return go.Figure(data=traces, layout=layout, _validate=validate)
 
 
 def empty_figure(message: str, height: int = 300, font_scale: float = 1.0) -> go.Figure:

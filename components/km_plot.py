@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from components.provenance import badge_annotation
+from components.provenance import FIGURE_TEMPLATE, badge_annotation, text_width
 
 PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
 
@@ -40,11 +40,14 @@ def _wrap_legend(text: str, width: int) -> str:
 
 
 def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, title: str | None = None,
-              show_ci: bool = True, extended_table: bool | None = None, legend_wrap: int = 64) -> go.Figure:
+              show_ci: bool = True, extended_table: bool | None = None, legend_wrap: int = 64,
+              validate: bool = True) -> go.Figure:
     """The KM figure for ``panel``.
 
     ``extended_table``: at risk, cumulative events and cumulative censored per curve (KMunicate);
     by default on for up to three curves, otherwise only numbers at risk (the CSV has the rest).
+    ``validate=False`` skips plotly's property validation (the page's hot path; the same code is
+    validated by the tests).
     """
     fs = font_scale
     base = 12 * fs
@@ -128,6 +131,14 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
         tr.setdefault("xaxis", "x")
         tr.setdefault("yaxis", "y")
 
+    # Margins that fit the labels, so that plotly's automargin has nothing to grow (growing a
+    # margin makes plotly.js draw the figure twice): left, the y tick labels and the rotated y
+    # title, or the table's row labels; right, half of the last time label.
+    y_need = text_width("100%", base * 0.9) + 3 + 4 + base * 1.1
+    table_need = max((text_width(t, base * 0.82) for t in ticktext), default=0) + 3
+    left = int(10 + max(y_need, table_need))
+    right = int(max(12, text_width(f"{xmax:g}", base * 0.9) / 2 + 8))
+
     # top margin, stacked from the top: provenance badge, test results, legend
     annotations = []
     stats = "<br>".join(t for t in (panel.hr_text, panel.logrank_text) if t)
@@ -156,7 +167,7 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
                     automargin=True),
         annotations=annotations,
         height=height or int(430 * fs + 17 * fs * n_table_rows + legend_px + stats_px),
-        margin=dict(l=8, r=12, t=(30 if title else 4) * fs + legend_px + stats_px + 26 * fs, b=36 * fs),
+        margin=dict(l=left, r=right, t=(30 if title else 4) * fs + legend_px + stats_px + 26 * fs, b=36 * fs),
         plot_bgcolor="white", paper_bgcolor="white",
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         legend=dict(x=0, xanchor="left", y=1, yanchor="bottom", yref="paper", orientation="v",
@@ -164,10 +175,11 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
                     itemclick="toggle", itemdoubleclick="toggleothers"),
         showlegend=True,
         hoverlabel=dict(font=dict(size=base * 0.9)),
+        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout)
+    return go.Figure(data=traces, layout=layout, _validate=validate)
 
 
 __all__ = ["km_figure", "curve_colors", "PALETTE"]

@@ -8,6 +8,7 @@ computation is cached on (data version, view).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import streamlit as st
 
@@ -27,6 +28,18 @@ from engine.cohort import (
 from components.frame import ensure_app_frame
 
 ensure_app_frame()
+
+import os as _os  # EXPERIMENT (temporary)
+_EXP = set(_os.environ.get("X_EXP", "").split(","))
+import time as _time, json as _json
+_T0 = [_time.perf_counter()]
+def _mark(name):  # EXPERIMENT
+    if "timing" in _EXP:
+        with open("/tmp/perf/page_timing.log", "a") as _f:
+            _f.write(_json.dumps({"t": _time.time(), "name": name, "ms": round(1000 * (_time.perf_counter() - _T0[0]), 1)}) + "\n")
+    _T0[0] = _time.perf_counter()
+if "nodl" in _EXP:
+    download_buttons = lambda *a, **k: None  # noqa
 
 _HASH = {ViewState: repr}
 FAVOURS = ("first-named group better", "reference better")
@@ -100,19 +113,19 @@ def _ae_key(state: ViewState) -> ViewState:
 @st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
 def _km_fig(version: str, key: ViewState, fs: float, height: int, show_ci: bool, extended, wrap: int):
     return km_figure(_km(version, key), font_scale=fs, height=height, show_ci=show_ci, extended_table=extended,
-                     legend_wrap=wrap)
+                     legend_wrap=wrap, validate=False)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
 def _forest_fig(version: str, key: ViewState, variables: tuple[str, ...], fs: float, height: int):
     return forest_figure(rows_from_frame(_forest(version, key, variables)), font_scale=fs, height=height,
-                         favours=FAVOURS)
+                         favours=FAVOURS, validate=False)
 
 
 @st.cache_resource(max_entries=128, show_spinner=False, hash_funcs=_HASH)
 def _ae_fig(version: str, key: ViewState, fs: float, height: int, wrap: int):
     ae = _ae(version, key)
-    return ae_figure(ae.rows, ae.terms, ae.series, font_scale=fs, height=height, legend_wrap=wrap)
+    return ae_figure(ae.rows, ae.terms, ae.series, font_scale=fs, height=height, legend_wrap=wrap, validate=False)
 
 
 # --------------------------------------------------------------------------- URL <-> state
@@ -157,6 +170,26 @@ def _seed_widgets(state: ViewState) -> None:
 
 
 # --------------------------------------------------------------------------- sidebar controls
+def _view_from_controls(state: ViewState, catalog: cohort.Catalog) -> ViewState:
+    """The view as the sidebar controls hold it at the start of this run, without drawing them
+    (the same rules as :func:`_sidebar`, which draws them at the end of the run, so the panels
+    are computed and sent to the browser first)."""
+    ss = st.session_state
+    options = list(catalog.studies)
+    ss["x_studies"] = [s for s in ss.get("x_studies", []) if s in options]
+    studies = tuple(ss["x_studies"]) or state.studies
+    available = sorted({e for s in studies for e in catalog.endpoints.get(s, ())},
+                       key=SURVIVAL_ENDPOINTS.index) or list(SURVIVAL_ENDPOINTS)
+    if ss.get("x_endpoint") not in available:
+        ss["x_endpoint"] = available[0]
+    by = ss.get("x_by", state.compare_by)
+    filters = tuple(
+        FilterSpec(var, tuple(ss[f"x_f_{var}"]), EXCLUDE if ss.get(f"x_nr_{var}") else KEEP)
+        for var in FILTER_VARIABLES if ss.get(f"x_f_{var}")
+    )
+    return replace(state, studies=studies, endpoint=ss["x_endpoint"], compare_by=by, filters=filters)
+
+
 def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewState:
     ss = st.session_state
     sb = st.sidebar
@@ -200,7 +233,7 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
             continue
         levels = sb.multiselect(
             label, opts, key=key, placeholder=f"All ({int(rows.n_exact.sum())})",
-            format_func=lambda lv, v=var, n=n_by: f"{level_label(v, lv)} ({n.get(lv, 0)})",
+            format_func=(lambda lv, v=var, n=n_by: f"{level_label(v, lv)} ({n.get(lv, 0)})") if "nocount" not in _EXP else (lambda lv, v=var: level_label(v, lv)),
             help=(f"{n_missing} patients in the view have no value for this variable." if n_missing else None),
         )
         if not levels:
@@ -228,9 +261,10 @@ def _panel_header(title: str, fs: float, options: bool):
 
 
 @st.fragment
-def _km_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     km = _km(version, _survival_key(state))
+    _mark("km.data")
     opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
     if opts is not None:
         with opts:
@@ -248,8 +282,11 @@ def _km_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
                         config=PLOT_CONFIG, theme=None)
         return
     wrap = 48 if state.presentation else 64
+    _mark("km.header")
     fig = _km_fig(version, _survival_key(state), fs, height, show_ci, extended, wrap)
+    _mark("km.fig")
     st.plotly_chart(fig, key="x_km_chart", config=PLOT_CONFIG, theme=None)
+    _mark("km.plotly_chart")
     for w in km.warnings:
         st.caption(":material/warning: " + md_escape(w))
     for n in km.notes:
@@ -258,12 +295,12 @@ def _km_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
         title = f"{ENDPOINT_LABELS[state.endpoint]} (Kaplan–Meier)"
         download_buttons(lambda: export_figure(km_figure(km, height=height, show_ci=show_ci, extended_table=extended,
                                                          legend_wrap=90),
-                                               title=title, footnotes=footer),
+                                               title=title, footnotes=footer()),
                          km.numbers, f"km-{state.endpoint}-{'-'.join(state.studies)}", "x_dl_km")
 
 
 @st.fragment
-def _forest_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     auto = _auto_forest(version, replace(_survival_key(state), filters=()))
     opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation)
@@ -282,26 +319,30 @@ def _forest_panel(version: str, fs: float, height: int, footer: list[str]) -> No
             state = replace(state, forest_by=tuple(chosen))
             _write_url(state)
     variables = state.forest_by or auto
+    _mark("forest.header")
     rows = _forest(version, _survival_key(state), tuple(variables))
+    _mark("forest.data")
     if not len(rows) or not (~rows.header.astype(bool)).any():
         msg = "No hazard ratio can be computed in this view."
         st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_forest_chart", config=PLOT_CONFIG, theme=None)
         return
     kinds = set(rows.kind[~rows.header.astype(bool)])
     fig = _forest_fig(version, _survival_key(state), tuple(variables), fs, height)
+    _mark("forest.fig")
     st.plotly_chart(fig, key="x_forest_chart", config=PLOT_CONFIG, theme=None)
+    _mark("forest.plotly_chart")
     if state.active_filters and "reported" in kinds:
         st.caption("Paper HRs (squares) are for the whole study population; the filters do not apply to them.")
     if not state.presentation:
         download_buttons(lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=FAVOURS),
                                                title=f"Hazard ratios by subgroup ({state.endpoint})",
-                                               footnotes=footer),
+                                               footnotes=footer()),
                          lambda: rows.drop(columns=["hover"]), f"forest-{state.endpoint}-{'-'.join(state.studies)}",
                          "x_dl_forest")
 
 
 @st.fragment
-def _ae_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
+def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     opts = _panel_header("Adverse events · % of patients", fs, not state.presentation)
     if opts is not None:
@@ -316,15 +357,17 @@ def _ae_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
             state = new
             _write_url(state)
     ae = _ae(version, _ae_key(state))
-    if state.active_filters:
-        st.caption(":material/info: " + ed.AE_NOT_FILTERED)
+    # always said (it is true with or without filters), so the chart keeps its height and a filter
+    # change leaves the AE figure as it is: the browser does not redraw it
+    st.caption(":material/info: " + ed.AE_NOT_FILTERED)
     if not ae.terms:
         msg = "No adverse-event table printed for the chosen studies." if not len(ae.rows) else \
             "No term reaches the cut-off."
-        st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_ae_chart", config=PLOT_CONFIG, theme=None)
+        st.plotly_chart(empty_figure(msg, height=height - 38, font_scale=fs), key="x_ae_chart", config=PLOT_CONFIG,
+                        theme=None)
         return
     wrap = 34 if state.presentation else 46
-    fig = _ae_fig(version, _ae_key(state), fs, height - (38 if state.active_filters else 0), wrap)
+    fig = _ae_fig(version, _ae_key(state), fs, height - 38, wrap)
     st.plotly_chart(fig, key="x_ae_chart", config=PLOT_CONFIG, theme=None)
     extra = []
     if ae.truncated_terms:
@@ -337,7 +380,7 @@ def _ae_panel(version: str, fs: float, height: int, footer: list[str]) -> None:
         st.caption(md_escape("; ".join(extra) + "."))
     if not state.presentation:
         download_buttons(lambda: export_figure(ae_figure(ae.rows, ae.terms, ae.series, height=height, legend_wrap=90),
-                                               title="Adverse events (reported, study level)", footnotes=footer),
+                                               title="Adverse events (reported, study level)", footnotes=footer()),
                          ae.numbers, f"adverse-events-{'-'.join(state.studies)}", "x_dl_ae")
 
 
@@ -373,16 +416,19 @@ def _toggle_presentation() -> None:
 def main() -> None:
     # wide even when a deep link is served before app.py ran (Streamlit's pages-folder mode)
     st.set_page_config(layout="wide")
+    _mark("start")
     con = db()
     version = ed.data_version(con)
+    _mark("version")
     catalog = _catalog(version)
     state = _load_state(catalog)
+    _mark("load_state")
     if not catalog.studies:
         st.warning("The database holds no study yet.")
         return
 
     if not state.presentation:
-        state = _sidebar(state, catalog, version)
+        state = _view_from_controls(state, catalog)
         _write_url(state)
     _style(state.presentation)
 
@@ -407,16 +453,31 @@ def main() -> None:
         st.warning("Parts of the link were ignored:\n\n" + "\n".join(f"- {md_escape(n)}" for n in url_notices),
                    icon=":material/link_off:")
 
-    footer = _footnotes(version, _survival_key(state))
+    _mark("header")
+    # The panels first (the browser draws them while the footnotes and the sidebar are computed);
+    # the footnotes are needed by the panels only when a figure is exported.
+    key = _survival_key(state)
+    footer = lambda: _footnotes(version, key)  # noqa: E731
     cols = st.columns([1.08, 1.0, 0.96], gap="medium")
     with cols[0]:
         _km_panel(version, fs, height, footer)
+    _mark("km_panel")
     with cols[1]:
         _forest_panel(version, fs, height, footer)
+    _mark("forest_panel")
     with cols[2]:
         _ae_panel(version, fs, height, footer)
+    _mark("ae_panel")
 
-    st.markdown(provenance.footnote_html(footer, 0.8 * fs), unsafe_allow_html=True)
+    st.markdown(provenance.footnote_html(footer(), 0.8 * fs), unsafe_allow_html=True)
+    _mark("footnotes")
+    if not state.presentation:
+        drawn = _sidebar(state, catalog, version)
+        _mark("sidebar")
+        if drawn != state:  # not expected: the controls changed the view while being drawn
+            _write_url(drawn)
+            st.rerun()
+    _mark("end")
 
 
 main()
