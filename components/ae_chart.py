@@ -16,7 +16,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import FIGURE_TEMPLATE, badge_annotation, text_width
+from components.provenance import badge_annotation, make_figure, text_width
 
 AE_PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
 
@@ -119,8 +119,7 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
                  font=dict(size=base * 0.75, color="#666")),
             badge,
         ],
-        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout, _validate=validate)
+    return make_figure(traces, layout, validate=validate)

@@ -9,7 +9,9 @@ An exported figure is made to stand on its own: it gets a title and the page's f
 ``engine.export.csv_bytes``, which neutralizes cells a spreadsheet would run as formulas.
 
 The download buttons generate their files only when clicked (deferred ``data`` callables), so
-a filter change never pays for an image export.
+a filter change never pays for an image export. Streamlit gives a deferred button a new file id on
+every run, so the browser redraws it after every rerun; the Explorer therefore puts the buttons in
+a popover (whose content the browser draws only while it is open).
 """
 from __future__ import annotations
 
@@ -103,27 +105,24 @@ def safe_name(text: str) -> str:
 
 def download_buttons(make_figure: Callable[[], go.Figure], numbers: pd.DataFrame | Callable[[], pd.DataFrame],
                      stem: str, key: str, help_suffix: str = "") -> None:
-    """Three small buttons: PNG, SVG and CSV of the numbers behind the figure. All three files
-    are made when clicked (``numbers`` may be a DataFrame or a function returning one)."""
+    """Three buttons, one under the other: PNG, SVG and CSV of the numbers behind the figure, in
+    the current container (a popover on the Explorer). All three files are made when clicked
+    (``numbers`` may be a DataFrame or a function returning one)."""
     import streamlit as st  # this helper is the only Streamlit part of the module
 
     stem = safe_name(stem)
-    cols = st.columns(3, gap="small")
-    with cols[0]:
-        st.download_button(
-            "PNG", data=lambda: png_bytes(make_figure()), file_name=f"{stem}.png", mime="image/png",
-            key=f"{key}_png", on_click="ignore", icon=":material/image:", width="stretch",
-            help="High-resolution image with title and footnotes" + help_suffix,
-        )
-    with cols[1]:
-        st.download_button(
-            "SVG", data=lambda: svg_bytes(make_figure()), file_name=f"{stem}.svg", mime="image/svg+xml",
-            key=f"{key}_svg", on_click="ignore", icon=":material/draw:", width="stretch",
-            help="Vector image for slides and posters" + help_suffix,
-        )
-    with cols[2]:
-        st.download_button(
-            "CSV", data=lambda: csv_bytes(numbers() if callable(numbers) else numbers), file_name=f"{stem}.csv", mime="text/csv",
-            key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch",
-            help="The numbers behind the figure",
-        )
+    st.download_button(
+        "PNG image", data=lambda: png_bytes(make_figure()), file_name=f"{stem}.png", mime="image/png",
+        key=f"{key}_png", on_click="ignore", icon=":material/image:", width="stretch",
+        help="High-resolution image with title and footnotes" + help_suffix,
+    )
+    st.download_button(
+        "SVG image", data=lambda: svg_bytes(make_figure()), file_name=f"{stem}.svg", mime="image/svg+xml",
+        key=f"{key}_svg", on_click="ignore", icon=":material/draw:", width="stretch",
+        help="Vector image for slides and posters" + help_suffix,
+    )
+    st.download_button(
+        "CSV numbers", data=lambda: csv_bytes(numbers() if callable(numbers) else numbers), file_name=f"{stem}.csv",
+        mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/table:", width="stretch",
+        help="The numbers behind the figure",
+    )

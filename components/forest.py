@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import FIGURE_TEMPLATE, MARKER_COLORS, MARKER_SYMBOLS, SHORT_TEXT
+from components.provenance import MARKER_COLORS, MARKER_SYMBOLS, SHORT_TEXT, make_figure
 
 
 @dataclass
@@ -268,11 +268,10 @@ def forest_figure(
         legend=dict(orientation="h", x=0, xanchor="left", y=1, yanchor="bottom", yref="paper",
                     font=dict(size=base * 0.85), traceorder="normal", itemclick=False, itemdoubleclick=False),
         hoverlabel=dict(font=dict(size=base * 0.9)),
-        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout, _validate=validate)
+    return make_figure(traces, layout, validate=validate)
 
 
 def empty_figure(message: str, height: int = 300, font_scale: float = 1.0) -> go.Figure:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from components.provenance import FIGURE_TEMPLATE, badge_annotation, text_width
+from components.provenance import badge_annotation, make_figure, text_width
 
 PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
 
@@ -136,7 +136,7 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
     # title, or the table's row labels; right, half of the last time label.
     y_need = text_width("100%", base * 0.9) + 3 + 4 + base * 1.1
     table_need = max((text_width(t, base * 0.82) for t in ticktext), default=0) + 3
-    left = int(10 + max(y_need, table_need))
+    left = int(12 + max(y_need, table_need))
     right = int(max(12, text_width(f"{xmax:g}", base * 0.9) / 2 + 8))
 
     # top margin, stacked from the top: provenance badge, test results, legend
@@ -175,11 +175,10 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
                     itemclick="toggle", itemdoubleclick="toggleothers"),
         showlegend=True,
         hoverlabel=dict(font=dict(size=base * 0.9)),
-        template=FIGURE_TEMPLATE,
     )
     if title:
         layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
-    return go.Figure(data=traces, layout=layout, _validate=validate)
+    return make_figure(traces, layout, validate=validate)
 
 
 __all__ = ["km_figure", "curve_colors", "PALETTE"]

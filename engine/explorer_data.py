@@ -387,15 +387,16 @@ def km_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, S
             panel.warnings.append(f"{label}: {km.reason} ({km.n} patients, {km.events} events).")
             continue
         curve = km.curve()
+        c_time, c_surv, c_low, c_high = (curve[c].to_numpy() for c in ("time", "surv", "lower", "upper"))
         tab = km.table
-        cens = tab[tab["n_censor"] > 0]
+        censored = tab["n_censor"].to_numpy() > 0
         table = risk_table(tab, panel.grid)
         c = Curve(
             key=k, label=label, short_label=short, study_id=study, arm_id=arm,
             level=None if level in (None, "~") else level, kind=kind, n=km.n, events=km.events,
-            time=curve["time"].tolist(), surv=curve["surv"].tolist(),
-            ci_low=curve["lower"].tolist(), ci_high=curve["upper"].tolist(),
-            censor_time=cens["time"].tolist(), censor_surv=cens["surv"].tolist(),
+            time=c_time.tolist(), surv=c_surv.tolist(), ci_low=c_low.tolist(), ci_high=c_high.tolist(),
+            censor_time=tab["time"].to_numpy(float)[censored].tolist(),
+            censor_surv=tab["surv"].to_numpy(float)[censored].tolist(),
             median=km.median, median_ci=km.median_ci, median_text=median_text(km.median, km.median_ci),
             small=is_small(km.n, km.events), table=table,
         )
@@ -566,14 +567,30 @@ def _comparisons(pairs: pd.DataFrame, study: str, variable: str, stored: dict[st
     return [(lv, ref, {lv}, {ref}) for lv in present if lv != ref]
 
 
-def _sum_counts(frame: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
-    """Per-(group, time) event and censoring counts (the engine's counts layout)."""
-    if not len(frame):
-        return pd.DataFrame({"group": pd.Series(dtype=object), "time": pd.Series(dtype=float),
-                             "n_event": pd.Series(dtype="int64"), "n_censor": pd.Series(dtype="int64")})
-    out = (frame[["time", "n_event", "n_censor"]].assign(group=group.to_numpy())
-           .groupby(["group", "time"], sort=True)[["n_event", "n_censor"]].sum().reset_index())
-    return out[["group", "time", "n_event", "n_censor"]]
+def _tally(groups, times, events, censors) -> dict:
+    """{(group, time): [events, censored]} summed over rows (plain Python: the views hold a few
+    hundred rows, where pandas' per-call overhead dominates)."""
+    acc: dict = {}
+    for g, t, e, c in zip(groups, times, events, censors):
+        cell = acc.get((g, t))
+        if cell is None:
+            acc[(g, t)] = [int(e), int(c)]
+        else:
+            cell[0] += int(e)
+            cell[1] += int(c)
+    return acc
+
+
+def _counts_frame(acc: dict) -> pd.DataFrame:
+    """A tally as the engine's counts table (group, time, n_event, n_censor), sorted by group
+    and time."""
+    keys = sorted(acc)
+    return pd.DataFrame({
+        "group": pd.Series([k[0] for k in keys], dtype=object),
+        "time": np.array([k[1] for k in keys], dtype=float),
+        "n_event": np.array([acc[k][0] for k in keys], dtype=np.int64),
+        "n_censor": np.array([acc[k][1] for k in keys], dtype=np.int64),
+    })
 
 
 def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tuple[str, ...] | None = None,
@@ -629,54 +646,71 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
             FROM ({base_sql}) AS v WHERE "{t_col}" IS NOT NULL AND "{e_col}" IS NOT NULL
             GROUP BY ALL""", params).df()
     pairs = evidence.pairs
+    # the aggregated rows as arrays, and the papers' HRs as records: a view has a few hundred
+    # rows, so plain loops beat pandas' per-call overhead here
+    study_of = crossed["study_id"].to_numpy()
+    arm_all = crossed["arm_id"].to_numpy()
+    origin_all = crossed["origin"].to_numpy()
+    var_all = {c: crossed[c].to_numpy() for c in cols}
+    time_all = crossed["time"].to_numpy(dtype=float)
+    event_all = crossed["n_event"].to_numpy()
+    censor_all = crossed["n_censor"].to_numpy()
+    hr_recs = list(hrs.itertuples()) if len(hrs) else []
 
     for study in state.studies:
         si = info.get(study)
         if si is None:
             continue
-        frame = crossed[crossed.study_id == study]
-        arms = sorted(frame.arm_id.unique())
+        idx = np.flatnonzero(study_of == study)
+        arm_of = arm_all[idx]
+        t_of, e_of, c_of = time_all[idx], event_all[idx], censor_all[idx]
+        arms = sorted(set(arm_of))
         two_arm = len(arms) == 2
-        kind = "user" if set(frame.origin) == {"user"} else "reconstructed"
+        kind = "user" if set(origin_all[idx]) == {"user"} else "reconstructed"
         if multi_study:
             add(label=si.label, header=True, study_id=study, group="study")
         ind = 1 if multi_study else 0
-        study_hrs = hrs[hrs.study_id == study] if len(hrs) else hrs
+        study_hrs = [r for r in hr_recs if r.study_id == study]
         if two_arm:
             ctrl = si.control_arm if si.control_arm in arms else arms[0]
             exp = [a for a in arms if a != ctrl][0]
             vs = f"{si.arms.get(exp, exp)} vs {si.arms.get(ctrl, ctrl)}"
-            counts = _sum_counts(frame, frame.arm_id)  # all patients in the view
+            counts = _counts_frame(_tally(arm_of, t_of, e_of, c_of))  # all patients in the view
             _add_hr_row(add, counts, exp, ctrl, "All patients in view" if filtered else "All patients", kind, ind,
                         study=study, variable=None, level=None, ref=None, note=vs)
-            for r in study_hrs[study_hrs.subgroup.isna() & (study_hrs.contrast == "between_arms")].itertuples():
-                reported_row(r, "All patients", ind)
+            for r in study_hrs:
+                if _missing(r.subgroup) and r.contrast == "between_arms":
+                    reported_row(r, "All patients", ind)
         for var in cols:
-            level = frame[var].fillna("~") if len(frame) else frame[var]
-            counts = _sum_counts(frame, level + "|" + frame.arm_id)
-            split = counts["group"].str.rsplit("|", n=1, expand=True) if len(counts) else None
-            counts = counts.assign(level=split[0] if split is not None else [], arm=split[1] if split is not None else [])
-            stored = {}
-            for lv, sub in counts.groupby("level"):
+            levels = ["~" if _missing(v) else v for v in var_all[var][idx]]
+            # {(level, arm, time): [events, censored]}
+            tally = _tally(zip(levels, arm_of), t_of, e_of, c_of)
+            stored: dict[str, list[int]] = {}
+            for ((lv, _arm), _t), (e, c) in sorted(tally.items()):
                 if lv != "~":
-                    stored[lv] = (int(sub.n_event.sum() + sub.n_censor.sum()), int(sub.n_event.sum()))
-            var_hrs = study_hrs[study_hrs.subgroup == var] if len(study_hrs) else study_hrs
-            if len(stored) < 2 and not len(var_hrs) and var != state.compare_by:
+                    cell = stored.setdefault(lv, [0, 0])
+                    cell[0] += e + c
+                    cell[1] += e
+            stored = {lv: (n, e) for lv, (n, e) in stored.items()}
+            var_hrs = [r for r in study_hrs if r.subgroup == var]
+            if len(stored) < 2 and not var_hrs and var != state.compare_by:
                 continue  # one level (or none) and nothing printed: no row would say anything
             add(label=variable_label(var), header=True, indent=ind, study_id=study, variable=var, group=var)
             if not stored:
-                add(label="not reported in this study" if _all_null(counts) else "no patients in view",
+                all_null = bool(tally) and {lv for (lv, _a), _t in tally} == {"~"}
+                add(label="not reported in this study" if all_null else "no patients in view",
                     indent=ind + 1, study_id=study, variable=var, group=var, value_text="")
-                for r in var_hrs.itertuples():
+                for r in var_hrs:
                     reported_row(r, _pair_label(var, r.level, r.reference_level, two_arm, si), ind + 1)
                 continue
             if two_arm:
                 for lv in cohort.sort_levels(stored):
-                    sub = counts[counts.level == lv].assign(group=lambda d: d.arm)
+                    sub = _counts_frame({(a, t): v for ((l, a), t), v in tally.items() if l == lv})
                     _add_hr_row(add, sub, exp, ctrl, level_label(var, lv), kind, ind + 1, study=study,
                                 variable=var, level=lv, ref=None, note=vs)
-                    for r in var_hrs[(var_hrs.level == lv) & (var_hrs.contrast == "between_arms")].itertuples():
-                        reported_row(r, level_label(var, lv), ind + 1)
+                    for r in var_hrs:
+                        if r.level == lv and r.contrast == "between_arms":
+                            reported_row(r, level_label(var, lv), ind + 1)
                 continue
             for level, ref, a_vals, b_vals in _comparisons(pairs, study, var, stored):
                 label = _pair_label(var, level, ref, False, si)
@@ -685,17 +719,22 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
                         variable=var, level=level, group=var, value_text="no comparison",
                         left_text=f"{stored[level][0]}/{stored[level][1]}")
                     continue
-                sub = counts[counts.level.isin(a_vals | b_vals)].copy()
-                sub["group"] = np.where(sub.level.isin(a_vals), "cmp", "ref")
-                _add_hr_row(add, sub, "cmp", "ref", label, kind, ind + 1, study=study, variable=var,
+                both: dict = {}
+                for ((l, _a), t), (e, c) in tally.items():
+                    if l in a_vals or l in b_vals:
+                        cell = both.setdefault(("cmp" if l in a_vals else "ref", t), [0, 0])
+                        cell[0] += e
+                        cell[1] += c
+                _add_hr_row(add, _counts_frame(both), "cmp", "ref", label, kind, ind + 1, study=study, variable=var,
                             level=level, ref=ref, note=f"{level_label(var, level)} vs {level_label(var, ref)}")
-                for r in var_hrs[(var_hrs.level == level) & (var_hrs.reference_level == ref)].itertuples():
-                    reported_row(r, label, ind + 1)
+                for r in var_hrs:
+                    if r.level == level and r.reference_level == ref:
+                        reported_row(r, label, ind + 1)
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
-def _all_null(counts: pd.DataFrame) -> bool:
-    return len(counts) > 0 and set(counts["level"]) == {"~"}
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
 def _pair_label(var, level, ref, two_arm, si) -> str:
@@ -728,9 +767,12 @@ def _wrap_html(text: str, width: int = 60) -> str:
 def _add_hr_row(add, counts: pd.DataFrame, cmp_group: Any, ref_group: Any, label: str, kind: str, indent: int, *,
                 study: str, variable, level, ref=None, note: str = "") -> None:
     """One computed HR row (cmp vs ref) from per-time counts with a ``group`` column."""
+    groups = counts["group"].to_numpy()
+    events, censored = counts["n_event"].to_numpy(), counts["n_censor"].to_numpy()
+
     def ne(g):
-        sub = counts[counts.group == g]
-        return int(sub.n_event.sum() + sub.n_censor.sum()), int(sub.n_event.sum())
+        mask = groups == g
+        return int(events[mask].sum() + censored[mask].sum()), int(events[mask].sum())
 
     (n1, e1), (n0, e0) = ne(cmp_group), ne(ref_group)
     left = f"{n1}/{e1} vs {n0}/{e0}"

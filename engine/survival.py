@@ -261,17 +261,23 @@ class KMResult:
         cols = ["time", "n_risk", "surv", "lower", "upper"]
         if not self.estimable:
             return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-        tab = self.table[cols].copy()
-        if tab["time"].iloc[0] != 0:
-            first = pd.DataFrame([{"time": 0.0, "n_risk": tab["n_risk"].iloc[0], "surv": 1.0,
-                                   "lower": 1.0, "upper": 1.0}])
-            tab = pd.concat([first, tab], ignore_index=True)
-        at_one, at_zero = tab["surv"] >= 1, tab["surv"] <= 0
-        tab.loc[at_one & tab["lower"].isna(), "lower"] = 1.0
-        tab.loc[at_one & tab["upper"].isna(), "upper"] = 1.0
-        tab.loc[at_zero & tab["lower"].isna(), "lower"] = 0.0
-        tab[["lower", "upper"]] = tab[["lower", "upper"]].ffill().fillna(1.0)
-        return tab
+        t, n, s, lo, hi = (self.table[c].to_numpy(float) for c in cols)
+        if t[0] != 0:
+            t, n, s, lo, hi = (np.concatenate(([first], a))
+                               for first, a in ((0.0, t), (n[0], n), (1.0, s), (1.0, lo), (1.0, hi)))
+        at_one, at_zero = s >= 1, s <= 0
+        lo = np.where(at_one & np.isnan(lo), 1.0, lo)
+        hi = np.where(at_one & np.isnan(hi), 1.0, hi)
+        lo = np.where(at_zero & np.isnan(lo), 0.0, lo)
+        return pd.DataFrame({"time": t, "n_risk": n, "surv": s, "lower": _ffill_or_one(lo),
+                             "upper": _ffill_or_one(hi)})
+
+
+def _ffill_or_one(a: np.ndarray) -> np.ndarray:
+    """Carry the last known value forward over NaN; 1 before the first known value."""
+    known = ~np.isnan(a)
+    last = np.maximum.accumulate(np.where(known, np.arange(a.size), -1))
+    return np.where(last >= 0, a[np.maximum(last, 0)], 1.0)
 
 
 def _empty_km(n: int, events: int, conf_type: str, conf_level: float, reason: str) -> KMResult:

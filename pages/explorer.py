@@ -29,17 +29,6 @@ from components.frame import ensure_app_frame
 
 ensure_app_frame()
 
-import os as _os  # EXPERIMENT (temporary)
-_EXP = set(_os.environ.get("X_EXP", "").split(","))
-import time as _time, json as _json
-_T0 = [_time.perf_counter()]
-def _mark(name):  # EXPERIMENT
-    if "timing" in _EXP:
-        with open("/tmp/perf/page_timing.log", "a") as _f:
-            _f.write(_json.dumps({"t": _time.time(), "name": name, "ms": round(1000 * (_time.perf_counter() - _T0[0]), 1)}) + "\n")
-    _T0[0] = _time.perf_counter()
-if "nodl" in _EXP:
-    download_buttons = lambda *a, **k: None  # noqa
 
 _HASH = {ViewState: repr}
 FAVOURS = ("first-named group better", "reference better")
@@ -233,7 +222,7 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
             continue
         levels = sb.multiselect(
             label, opts, key=key, placeholder=f"All ({int(rows.n_exact.sum())})",
-            format_func=(lambda lv, v=var, n=n_by: f"{level_label(v, lv)} ({n.get(lv, 0)})") if "nocount" not in _EXP else (lambda lv, v=var: level_label(v, lv)),
+            format_func=lambda lv, v=var, n=n_by: f"{level_label(v, lv)} ({n.get(lv, 0)})",
             help=(f"{n_missing} patients in the view have no value for this variable." if n_missing else None),
         )
         if not levels:
@@ -250,22 +239,31 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
 
 
 # --------------------------------------------------------------------------- panels
-def _panel_header(title: str, fs: float, options: bool):
-    """Panel title, and (outside presentation mode) an options popover on the right."""
-    left, right = st.columns([6, 1], vertical_alignment="center")
+def _panel_header(title: str, fs: float, menus: bool):
+    """Panel title, and (outside presentation mode) two menus on the right: downloads and panel
+    options. Returns the two popovers, or (None, None).
+
+    The download buttons live in a popover because the browser draws a popover's content only
+    while it is open: every rerun gives a deferred download button a new file id, and nine such
+    buttons on the page were redrawn after every filter change."""
+    if not menus:
+        st.markdown(f'<div style="font-size:{1.12 * fs}rem;font-weight:700;line-height:2.1rem">{title}</div>',
+                    unsafe_allow_html=True)
+        return None, None
+    left, mid, right = st.columns([5.2, 0.9, 0.9], vertical_alignment="center", gap="small")
     left.markdown(f'<div style="font-size:{1.12 * fs}rem;font-weight:700;line-height:2.1rem">{title}</div>',
                   unsafe_allow_html=True)
-    if options:
-        return right.popover("", icon=":material/tune:", help="Panel options")
-    return None
+    downloads = mid.popover("", icon=":material/download:",
+                            help="Download the figure (PNG, SVG) and the numbers behind it (CSV)")
+    options = right.popover("", icon=":material/tune:", help="Panel options")
+    return downloads, options
 
 
 @st.fragment
 def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     km = _km(version, _survival_key(state))
-    _mark("km.data")
-    opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
+    downloads, opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
     if opts is not None:
         with opts:
             st.toggle("95% confidence bands", value=True, key="x_km_ci")
@@ -277,33 +275,33 @@ def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
     table = st.session_state.get("x_km_table", "auto")
     extended = None if table in (None, "auto") else table == "extended"
     if km.message:
+        if downloads is not None:
+            downloads.caption("Nothing to download in this view.")
         st.info(md_escape(km.message), icon=":material/person_off:")
         st.plotly_chart(empty_figure(km.message, height=height - 60, font_scale=fs), key="x_km_chart",
                         config=PLOT_CONFIG, theme=None)
         return
     wrap = 48 if state.presentation else 64
-    _mark("km.header")
     fig = _km_fig(version, _survival_key(state), fs, height, show_ci, extended, wrap)
-    _mark("km.fig")
     st.plotly_chart(fig, key="x_km_chart", config=PLOT_CONFIG, theme=None)
-    _mark("km.plotly_chart")
     for w in km.warnings:
         st.caption(":material/warning: " + md_escape(w))
     for n in km.notes:
         st.caption(md_escape(n))
-    if not state.presentation:
+    if downloads is not None:
         title = f"{ENDPOINT_LABELS[state.endpoint]} (Kaplan–Meier)"
-        download_buttons(lambda: export_figure(km_figure(km, height=height, show_ci=show_ci, extended_table=extended,
-                                                         legend_wrap=90),
-                                               title=title, footnotes=footer()),
-                         km.numbers, f"km-{state.endpoint}-{'-'.join(state.studies)}", "x_dl_km")
+        with downloads:
+            download_buttons(
+                lambda: export_figure(km_figure(km, height=height, show_ci=show_ci, extended_table=extended,
+                                                legend_wrap=90), title=title, footnotes=footer()),
+                km.numbers, f"km-{state.endpoint}-{'-'.join(state.studies)}", "x_dl_km")
 
 
 @st.fragment
 def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     auto = _auto_forest(version, replace(_survival_key(state), filters=()))
-    opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation)
+    downloads, opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation)
     if opts is not None:
         ss = st.session_state
         ss["x_forest"] = [v for v in ss.get("x_forest", []) if v in GROUPABLE_COLUMNS]
@@ -319,32 +317,31 @@ def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], lis
             state = replace(state, forest_by=tuple(chosen))
             _write_url(state)
     variables = state.forest_by or auto
-    _mark("forest.header")
     rows = _forest(version, _survival_key(state), tuple(variables))
-    _mark("forest.data")
     if not len(rows) or not (~rows.header.astype(bool)).any():
         msg = "No hazard ratio can be computed in this view."
+        if downloads is not None:
+            downloads.caption("Nothing to download in this view.")
         st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_forest_chart", config=PLOT_CONFIG, theme=None)
         return
     kinds = set(rows.kind[~rows.header.astype(bool)])
     fig = _forest_fig(version, _survival_key(state), tuple(variables), fs, height)
-    _mark("forest.fig")
     st.plotly_chart(fig, key="x_forest_chart", config=PLOT_CONFIG, theme=None)
-    _mark("forest.plotly_chart")
     if state.active_filters and "reported" in kinds:
         st.caption("Paper HRs (squares) are for the whole study population; the filters do not apply to them.")
-    if not state.presentation:
-        download_buttons(lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=FAVOURS),
-                                               title=f"Hazard ratios by subgroup ({state.endpoint})",
-                                               footnotes=footer()),
-                         lambda: rows.drop(columns=["hover"]), f"forest-{state.endpoint}-{'-'.join(state.studies)}",
-                         "x_dl_forest")
+    if downloads is not None:
+        with downloads:
+            download_buttons(
+                lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=FAVOURS),
+                                      title=f"Hazard ratios by subgroup ({state.endpoint})", footnotes=footer()),
+                lambda: rows.drop(columns=["hover"]), f"forest-{state.endpoint}-{'-'.join(state.studies)}",
+                "x_dl_forest")
 
 
 @st.fragment
 def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
-    opts = _panel_header("Adverse events · % of patients", fs, not state.presentation)
+    downloads, opts = _panel_header("Adverse events · % of patients", fs, not state.presentation)
     if opts is not None:
         with opts:
             sort = st.selectbox("Sort by", list(AE_SORTS), key="x_ae_sort", format_func=AE_SORTS.get)
@@ -363,6 +360,8 @@ def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
     if not ae.terms:
         msg = "No adverse-event table printed for the chosen studies." if not len(ae.rows) else \
             "No term reaches the cut-off."
+        if downloads is not None:
+            downloads.caption("Nothing to download in this view.")
         st.plotly_chart(empty_figure(msg, height=height - 38, font_scale=fs), key="x_ae_chart", config=PLOT_CONFIG,
                         theme=None)
         return
@@ -378,10 +377,12 @@ def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
         extra.append("no AE table for " + ", ".join(ae.missing))
     if extra:
         st.caption(md_escape("; ".join(extra) + "."))
-    if not state.presentation:
-        download_buttons(lambda: export_figure(ae_figure(ae.rows, ae.terms, ae.series, height=height, legend_wrap=90),
-                                               title="Adverse events (reported, study level)", footnotes=footer()),
-                         ae.numbers, f"adverse-events-{'-'.join(state.studies)}", "x_dl_ae")
+    if downloads is not None:
+        with downloads:
+            download_buttons(
+                lambda: export_figure(ae_figure(ae.rows, ae.terms, ae.series, height=height, legend_wrap=90),
+                                      title="Adverse events (reported, study level)", footnotes=footer()),
+                ae.numbers, f"adverse-events-{'-'.join(state.studies)}", "x_dl_ae")
 
 
 # --------------------------------------------------------------------------- page
@@ -416,13 +417,10 @@ def _toggle_presentation() -> None:
 def main() -> None:
     # wide even when a deep link is served before app.py ran (Streamlit's pages-folder mode)
     st.set_page_config(layout="wide")
-    _mark("start")
     con = db()
     version = ed.data_version(con)
-    _mark("version")
     catalog = _catalog(version)
     state = _load_state(catalog)
-    _mark("load_state")
     if not catalog.studies:
         st.warning("The database holds no study yet.")
         return
@@ -453,7 +451,6 @@ def main() -> None:
         st.warning("Parts of the link were ignored:\n\n" + "\n".join(f"- {md_escape(n)}" for n in url_notices),
                    icon=":material/link_off:")
 
-    _mark("header")
     # The panels first (the browser draws them while the footnotes and the sidebar are computed);
     # the footnotes are needed by the panels only when a figure is exported.
     key = _survival_key(state)
@@ -461,23 +458,17 @@ def main() -> None:
     cols = st.columns([1.08, 1.0, 0.96], gap="medium")
     with cols[0]:
         _km_panel(version, fs, height, footer)
-    _mark("km_panel")
     with cols[1]:
         _forest_panel(version, fs, height, footer)
-    _mark("forest_panel")
     with cols[2]:
         _ae_panel(version, fs, height, footer)
-    _mark("ae_panel")
 
     st.markdown(provenance.footnote_html(footer(), 0.8 * fs), unsafe_allow_html=True)
-    _mark("footnotes")
     if not state.presentation:
         drawn = _sidebar(state, catalog, version)
-        _mark("sidebar")
         if drawn != state:  # not expected: the controls changed the view while being drawn
             _write_url(drawn)
             st.rerun()
-    _mark("end")
 
 
 main()

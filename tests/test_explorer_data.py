@@ -276,3 +276,15 @@ def test_forest_component_is_generic():
     assert fig.layout.xaxis.type != "log"
     assert any(t.fill == "toself" for t in fig.data)  # the pooled diamond
     assert list(rows_frame(rows).label) == ["Medians", "Study A", "Study B", "Pooled"]
+
+
+def test_figures_carry_no_template_and_a_content_revision(con):
+    """plotly.js redraws a chart in full when its template or data objects are new; our figures
+    carry no template and a datarevision that follows their content (components.provenance)."""
+    base = ViewState(studies=(KRAS,), endpoint="PFS")
+    sub = ViewState(studies=(KRAS,), endpoint="PFS", filters=(FilterSpec("prior_antiangiogenic", ("no",)),))
+    a, a2, b = km_figure(ed.km_panel(con, base)), km_figure(ed.km_panel(con, base)), km_figure(ed.km_panel(con, sub))
+    assert a.layout.template.to_plotly_json() == {}
+    assert a.layout.datarevision == a2.layout.datarevision != b.layout.datarevision
+    # the default template's look is kept where the figures rely on it
+    assert a.layout.font.color == "#2a3f5f" and a.layout.hovermode == "closest" and a.layout.xaxis.automargin
