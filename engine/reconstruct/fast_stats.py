@@ -141,7 +141,7 @@ def cox_multi(time: np.ndarray, event: np.ndarray, X: np.ndarray, iters: int = 2
     Returns the vector of log hazard ratios or None when the Newton iteration fails.
     """
     order = np.argsort(-time, kind="mergesort")  # descending time: risk sets are prefixes
-    ts, es, Xs = time[order], event[order].astype(float), X[order].astype(float)
+    es, Xs = event[order].astype(float), X[order].astype(float)
     p = Xs.shape[1]
     beta = np.zeros(p) if beta0 is None else beta0.copy()
     for _ in range(iters):

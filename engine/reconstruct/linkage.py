@@ -67,7 +67,6 @@ def fill_endpoint(level: np.ndarray, censored: np.ndarray, censor_time: np.ndarr
                   median_pin: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Times and events: censored patients at their censoring time; events placed along the
     curve (``place_events``) and handed out in the order of the patients' latent levels."""
-    n = level.size
     t = np.where(censored, censor_time, np.nan)
     ev_idx = np.flatnonzero(~censored)
     pin = ((0.5, median_pin),) if median_pin is not None else ()

@@ -91,7 +91,6 @@ class Evaluator:
             ref = c.reference.mask(cohort) if c.reference is not None else ~g
             use = g | ref
             if c.adjust_for:
-                key = (c.endpoint, c.group, tuple(c.adjust_for))
                 names = frozenset([c.group, *c.adjust_for])
                 ck = (c.endpoint, names)
                 if ck not in self._mv_cache:
