@@ -63,6 +63,9 @@ GROUPABLE_COLUMNS = tuple(FILTER_VARIABLES) + tuple(DESCRIPTOR_VARIABLES)
 AE_SORTS = {"any": "Any grade", "g3": "Grade ≥3", "term": "Term (A–Z)"}
 DEFAULT_AE_SORT = "any"
 DEFAULT_AE_TOP = 12
+# table under the Kaplan–Meier plot: automatic (extended for up to three curves), or fixed
+KM_TABLES = {"auto": "Automatic", "extended": "At risk, events, censored", "at_risk": "At risk only"}
+DEFAULT_KM_TABLE = "auto"
 
 SHORT_VARIABLE_LABELS = {
     "prior_ici": "Prior ICI",
@@ -206,6 +209,8 @@ class ViewState:
     ae_sort: str = DEFAULT_AE_SORT
     ae_min: int = 0  # percent, any grade (or grade >=3 where only that is given)
     ae_top: int = DEFAULT_AE_TOP  # show at most this many terms (0: all)
+    km_ci: bool = True  # shaded 95% confidence bands
+    km_table: str = DEFAULT_KM_TABLE
     presentation: bool = False
 
     @property
@@ -261,7 +266,7 @@ def load_catalog(con: duckdb.DuckDBPyConnection) -> Catalog:
 # ---------------------------------------------------------------------------------------------
 _FILTER_PREFIX = "f."
 _UNREPORTED_PREFIX = "nr."
-_KNOWN_KEYS = {"studies", "endpoint", "by", "forest", "ae_sort", "ae_min", "ae_top", "present"}
+_KNOWN_KEYS = {"studies", "endpoint", "by", "forest", "ae_sort", "ae_min", "ae_top", "km_ci", "km_table", "present"}
 
 
 def _one(value) -> str:
@@ -398,6 +403,21 @@ def parse_query(params: Mapping[str, object], catalog: Catalog) -> tuple[ViewSta
         else:
             notices.append(f"Ignored AE term count “{_short(raw)}” in the link (a whole number, 0 for all).")
 
+    km_ci = True
+    if "km_ci" in params:
+        raw = _one(params["km_ci"]).strip().lower()
+        if raw in ("0", "1"):
+            km_ci = raw == "1"
+        else:
+            notices.append(f"Ignored confidence-band flag “{_short(raw)}” in the link (0 or 1); bands are shown.")
+    km_table = DEFAULT_KM_TABLE
+    if "km_table" in params:
+        raw = _one(params["km_table"]).strip()
+        if raw in KM_TABLES:
+            km_table = raw
+        else:
+            notices.append(f"Ignored table choice “{_short(raw)}” in the link; the table is chosen automatically.")
+
     presentation = False
     if "present" in params:
         raw = _one(params["present"]).strip().lower()
@@ -415,6 +435,8 @@ def parse_query(params: Mapping[str, object], catalog: Catalog) -> tuple[ViewSta
         ae_sort=ae_sort,
         ae_min=ae_min,
         ae_top=ae_top,
+        km_ci=km_ci,
+        km_table=km_table,
         presentation=presentation,
     )
     return state, notices
@@ -444,6 +466,10 @@ def to_query(state: ViewState) -> dict[str, str]:
         q["ae_min"] = str(state.ae_min)
     if state.ae_top != DEFAULT_AE_TOP:
         q["ae_top"] = str(state.ae_top)
+    if not state.km_ci:
+        q["km_ci"] = "0"
+    if state.km_table != DEFAULT_KM_TABLE:
+        q["km_table"] = state.km_table
     if state.presentation:
         q["present"] = "1"
     return q

@@ -22,7 +22,7 @@ from components.session import db
 from engine import cohort
 from engine import explorer_data as ed
 from engine.cohort import (
-    AE_SORTS, COMPARE_BY, ENDPOINT_LABELS, FILTER_VARIABLES, GROUPABLE_COLUMNS, KEEP, EXCLUDE,
+    AE_SORTS, COMPARE_BY, ENDPOINT_LABELS, FILTER_VARIABLES, GROUPABLE_COLUMNS, KEEP, KM_TABLES, EXCLUDE,
     SURVIVAL_ENDPOINTS, FilterSpec, ViewState, level_label, variable_label,
 )
 from components.frame import ensure_app_frame
@@ -89,7 +89,7 @@ def _footnotes(version: str, state: ViewState):
 def _survival_key(state: ViewState) -> ViewState:
     """The part of the view the survival numbers depend on (panel options left out)."""
     return replace(state, forest_by=(), ae_sort=cohort.DEFAULT_AE_SORT, ae_min=0,
-                   ae_top=cohort.DEFAULT_AE_TOP, presentation=False)
+                   ae_top=cohort.DEFAULT_AE_TOP, km_ci=True, km_table=cohort.DEFAULT_KM_TABLE, presentation=False)
 
 
 def _ae_key(state: ViewState) -> ViewState:
@@ -156,6 +156,8 @@ def _seed_widgets(state: ViewState) -> None:
     ss["x_ae_sort"] = state.ae_sort
     ss["x_ae_min"] = state.ae_min
     ss["x_ae_top"] = state.ae_top
+    ss["x_km_ci"] = state.km_ci
+    ss["x_km_table"] = state.km_table
 
 
 # --------------------------------------------------------------------------- sidebar controls
@@ -266,14 +268,15 @@ def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
     downloads, opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
     if opts is not None:
         with opts:
-            st.toggle("95% confidence bands", value=True, key="x_km_ci")
-            st.radio("Table under the plot", ["auto", "extended", "at_risk"], key="x_km_table",
-                     format_func={"auto": "Automatic", "extended": "At risk, events, censored",
-                                  "at_risk": "At risk only"}.get,
-                     help="Automatic: the extended table for up to three curves, numbers at risk only above.")
-    show_ci = st.session_state.get("x_km_ci", True)
-    table = st.session_state.get("x_km_table", "auto")
-    extended = None if table in (None, "auto") else table == "extended"
+            show_ci = st.toggle("95% confidence bands", key="x_km_ci")
+            table = st.radio("Table under the plot", list(KM_TABLES), key="x_km_table", format_func=KM_TABLES.get,
+                             help="Automatic: the extended table for up to three curves, numbers at risk only above.")
+        new = replace(state, km_ci=bool(show_ci), km_table=table)
+        if new != state:
+            state = new
+            _write_url(state)
+    show_ci, table = state.km_ci, state.km_table
+    extended = None if table == "auto" else table == "extended"
     if km.message:
         if downloads is not None:
             downloads.caption("Nothing to download in this view.")

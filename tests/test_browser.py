@@ -68,6 +68,20 @@ def test_filter_change_redraws_three_panels_without_errors(app_url):
         page.screenshot(path=str(ARTIFACTS / "explorer.png"))
 
 
+def test_tampered_link_is_rewritten_to_the_view_shown(app_url):
+    """On a server that has served pages already (app_url is shared by this module's tests), a
+    link with a bad endpoint and an unknown level opens the valid rest of the view, says what was
+    ignored, and the address bar then holds the view as shown, so copying it gives a clean link."""
+    with launch_browser(1920, 1080) as page:
+        open_explorer(page, app_url, "studies=su_kras_sintilimab&endpoint=bogus&f.ecog=9&f.prior_antiangiogenic=no")
+        page.get_by_text("Parts of the link were ignored").wait_for(timeout=30_000)
+        page.wait_for_function("() => !location.search.includes('bogus')", timeout=30_000)
+        query = page.evaluate("location.search")
+        assert "endpoint=PFS" in query and "f.prior_antiangiogenic=no" in query
+        assert "f.ecog" not in query
+        assert_no_error(page)
+
+
 def test_presentation_mode_shows_the_panels_only(app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     with launch_browser(1920, 1080) as page:

@@ -135,6 +135,26 @@ def test_panel_options_rerun_their_panel(app):
     assert app.query_params.get("ae_top") == "4"
 
 
+def test_km_options_live_in_the_link(app):
+    def bands(spec):
+        return sum(1 for t in spec["data"] if t.get("fill") == "tonexty")
+
+    def table_rows(spec):
+        return len(spec["layout"]["yaxis2"]["ticktext"])
+
+    app.query_params.update({"studies": KRAS, "km_ci": "0", "km_table": "at_risk"})
+    app.run()
+    assert not app.exception
+    km = charts(app)["km"]
+    assert bands(km) == 0 and table_rows(km) == 1  # no band; numbers at risk only (one arm)
+    assert app.toggle(key="x_km_ci").value is False and app.radio(key="x_km_table").value == "at_risk"
+    app.toggle(key="x_km_ci").set_value(True).run()
+    app.radio(key="x_km_table").set_value("extended").run()
+    km = charts(app)["km"]
+    assert bands(km) == 1 and table_rows(km) == 3  # the band; at risk, events, censored
+    assert "km_ci" not in app.query_params and app.query_params.get("km_table") == "extended"
+
+
 def test_presentation_mode_from_the_link(app):
     app.query_params.update({"studies": KRAS, "present": "1"})
     app.run()

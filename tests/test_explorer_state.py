@@ -53,6 +53,8 @@ def test_round_trip_keeps_every_part_of_the_view(catalog):
         forest_by=("kras_subtype", "prior_ici"),
         ae_sort="g3",
         ae_min=10,
+        km_ci=False,
+        km_table="at_risk",
         presentation=True,
     )
     q = cohort.to_query(state)
@@ -66,6 +68,8 @@ def test_round_trip_keeps_every_part_of_the_view(catalog):
     assert {f.variable: (f.levels, f.unreported) for f in back.filters} == {
         "prior_ici": (("yes",), "exclude"), "ecog": (("0", "0_1"), "keep")}
     assert (back.ae_sort, back.ae_min, back.presentation) == ("g3", 10, True)
+    assert (back.km_ci, back.km_table) == (False, "at_risk")
+    assert back == state
 
 
 def test_empty_link_opens_the_default_view(catalog):
@@ -90,6 +94,8 @@ def test_empty_link_opens_the_default_view(catalog):
         ({"ae_min": "1e9"}, "cut-off"),
         ({"ae_sort": "random"}, "AE sort"),
         ({"present": "perhaps"}, "presentation"),
+        ({"km_ci": "maybe"}, "confidence-band"),
+        ({"km_table": "<script>"}, "table choice"),
         ({"utm_source": "mail"}, "utm_source"),
         ({"studies": ["su_kras_sintilimab", "x" * 500]}, "x"),
     ],
