@@ -10,8 +10,8 @@ An exported figure is made to stand on its own: it gets a title and the page's f
 
 The download buttons generate their files only when clicked (deferred ``data`` callables), so
 a filter change never pays for an image export. Streamlit gives a deferred button a new file id on
-every run, so the browser redraws it after every rerun; the Explorer therefore puts the buttons in
-a popover (whose content the browser draws only while it is open).
+every run, so the browser redraws it after every rerun; the Explorer therefore makes them only
+while their menu (a lazy popover) is open.
 """
 from __future__ import annotations
 

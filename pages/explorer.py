@@ -241,13 +241,14 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
 
 
 # --------------------------------------------------------------------------- panels
-def _panel_header(title: str, fs: float, menus: bool):
+def _panel_header(title: str, fs: float, menus: bool, name: str):
     """Panel title, and (outside presentation mode) two menus on the right: downloads and panel
-    options. Returns the two popovers, or (None, None).
+    options. Returns the downloads popover when it is open (else None) and the options popover
+    (None in presentation mode).
 
-    The download buttons live in a popover because the browser draws a popover's content only
-    while it is open: every rerun gives a deferred download button a new file id, and nine such
-    buttons on the page were redrawn after every filter change."""
+    The download menu is lazy: its buttons are made only while it is open (opening it reruns
+    just this panel's fragment). Every run gives a download button a new file id, so nine
+    buttons made on every filter change were nine more elements for the browser to redraw."""
     if not menus:
         st.markdown(f'<div style="font-size:{1.12 * fs}rem;font-weight:700;line-height:2.1rem">{title}</div>',
                     unsafe_allow_html=True)
@@ -255,17 +256,17 @@ def _panel_header(title: str, fs: float, menus: bool):
     left, mid, right = st.columns([5.2, 0.9, 0.9], vertical_alignment="center", gap="small")
     left.markdown(f'<div style="font-size:{1.12 * fs}rem;font-weight:700;line-height:2.1rem">{title}</div>',
                   unsafe_allow_html=True)
-    downloads = mid.popover("", icon=":material/download:",
+    downloads = mid.popover("", icon=":material/download:", key=f"x_dl_menu_{name}", on_change="rerun",
                             help="Download the figure (PNG, SVG) and the numbers behind it (CSV)")
     options = right.popover("", icon=":material/tune:", help="Panel options")
-    return downloads, options
+    return (downloads if downloads.open else None), options
 
 
 @st.fragment
 def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     km = _km(version, _survival_key(state))
-    downloads, opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation)
+    downloads, opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation, "km")
     if opts is not None:
         with opts:
             show_ci = st.toggle("95% confidence bands", key="x_km_ci")
@@ -304,7 +305,8 @@ def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
 def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
     auto = _auto_forest(version, replace(_survival_key(state), filters=()))
-    downloads, opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation)
+    downloads, opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation,
+                                     "forest")
     if opts is not None:
         ss = st.session_state
         ss["x_forest"] = [v for v in ss.get("x_forest", []) if v in GROUPABLE_COLUMNS]
@@ -344,7 +346,7 @@ def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], lis
 @st.fragment
 def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
-    downloads, opts = _panel_header("Adverse events · % of patients", fs, not state.presentation)
+    downloads, opts = _panel_header("Adverse events · % of patients", fs, not state.presentation, "ae")
     if opts is not None:
         with opts:
             sort = st.selectbox("Sort by", list(AE_SORTS), key="x_ae_sort", format_func=AE_SORTS.get)

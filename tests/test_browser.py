@@ -82,6 +82,27 @@ def test_tampered_link_is_rewritten_to_the_view_shown(app_url):
         assert_no_error(page)
 
 
+def test_km_numbers_download_from_the_panel_menu(app_url, tmp_path):
+    """The download menu of the KM panel makes its buttons when opened; the CSV holds the
+    numbers behind the curve, with the engine's median and the kind of data named."""
+    import csv
+
+    with launch_browser(1920, 1080) as page:
+        open_explorer(page, app_url, "studies=su_kras_sintilimab&f.prior_antiangiogenic=no")
+        page.locator(".st-key-x_dl_menu_km button").first.click()
+        button = page.get_by_role("button", name="CSV numbers")
+        button.wait_for(timeout=30_000)
+        with page.expect_download(timeout=30_000) as info:
+            button.click()
+        path = tmp_path / "km.csv"
+        info.value.save_as(path)
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and {r["kind"] for r in rows} == {"reconstructed"}
+        assert rows[0]["time"] == "0.0" and int(rows[0]["at_risk"]) == int(rows[0]["n"])
+        assert_no_error(page)
+
+
 def test_presentation_mode_shows_the_panels_only(app_url):
     ARTIFACTS.mkdir(exist_ok=True)
     with launch_browser(1920, 1080) as page:

@@ -166,6 +166,18 @@ def test_presentation_mode_from_the_link(app):
     assert not app.get("download_button")
 
 
+def test_download_menus_make_their_buttons_only_when_open(app):
+    app.query_params["studies"] = KRAS
+    app.run()
+    assert not app.get("download_button")  # menus closed: a filter change sends no download button
+    app.session_state["x_dl_menu_forest"] = True  # the user opens the forest plot's download menu
+    app.run()
+    assert not app.exception
+    buttons = app.get("download_button")
+    assert [b.label for b in buttons] == ["PNG image", "SVG image", "CSV numbers"]
+    assert [b.proto.id for b in buttons] and all("x_dl_forest" in b.proto.id for b in buttons)
+
+
 def test_leaving_presentation_mode_keeps_the_view(app):
     app.query_params.update({"studies": KRAS, "present": "1", "f.prior_antiangiogenic": "no", "ae_top": "5"})
     app.run()
