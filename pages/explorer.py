@@ -18,6 +18,7 @@ from components.ae_chart import ae_figure
 from components.downloads import download_buttons, export_figure
 from components.forest import empty_figure, forest_figure, rows_from_frame
 from components.km_plot import km_figure
+from components import explorer_cache as xc
 from components.session import db
 from engine import cohort
 from engine import explorer_data as ed
@@ -30,91 +31,8 @@ from components.frame import ensure_app_frame
 ensure_app_frame()
 
 
-_HASH = {ViewState: repr}
-FAVOURS = ("first-named group better", "reference better")
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["lasso2d", "select2d", "autoScale2d", "toImage"]}
-
-
-# --------------------------------------------------------------------------- cached queries
-@st.cache_data(max_entries=8, show_spinner=False)
-def _catalog(version: str) -> cohort.Catalog:
-    return cohort.load_catalog(db())
-
-
-@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
-def _counts(version: str, state: ViewState):
-    con = db()
-    return cohort.level_counts(con, state), cohort.unreported_notices(con, state, _catalog(version))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _info(version: str, studies: tuple[str, ...]):
-    return ed.study_info(db(), studies)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _evidence(version: str, studies: tuple[str, ...], endpoint: str):
-    return ed.view_evidence(db(), studies, endpoint)
-
-
-@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
-def _km(version: str, state: ViewState):
-    return ed.km_panel(db(), state, _info(version, state.studies), _evidence(version, state.studies, state.endpoint))
-
-
-@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
-def _forest(version: str, state: ViewState, variables: tuple[str, ...]):
-    return ed.forest_rows(db(), state, variables, _info(version, state.studies),
-                          _evidence(version, state.studies, state.endpoint))
-
-
-@st.cache_data(max_entries=128, show_spinner=False, hash_funcs=_HASH)
-def _auto_forest(version: str, state: ViewState):
-    return ed.auto_forest_variables(db(), state, _evidence(version, state.studies, state.endpoint))
-
-
-@st.cache_data(max_entries=256, show_spinner=False, hash_funcs=_HASH)
-def _ae(version: str, state: ViewState):
-    return ed.ae_panel(db(), state, _info(version, state.studies))
-
-
-@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
-def _footnotes(version: str, state: ViewState):
-    notices = _counts(version, state)[1]
-    return ed.footnotes(db(), state, _info(version, state.studies), notices,
-                        _evidence(version, state.studies, state.endpoint))
-
-
-def _survival_key(state: ViewState) -> ViewState:
-    """The part of the view the survival numbers depend on (panel options left out)."""
-    return replace(state, forest_by=(), ae_sort=cohort.DEFAULT_AE_SORT, ae_min=0,
-                   ae_top=cohort.DEFAULT_AE_TOP, km_ci=True, km_table=cohort.DEFAULT_KM_TABLE, presentation=False)
-
-
-def _ae_key(state: ViewState) -> ViewState:
-    """AE numbers are study-level: they depend on the studies and the AE options only."""
-    return ViewState(studies=state.studies, ae_sort=state.ae_sort, ae_min=state.ae_min, ae_top=state.ae_top)
-
-
-# Figures are cached as objects (cache_resource: no pickling, no re-validation); they are never
-# modified after they are made.
-@st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
-def _km_fig(version: str, key: ViewState, fs: float, height: int, show_ci: bool, extended, wrap: int):
-    return km_figure(_km(version, key), font_scale=fs, height=height, show_ci=show_ci, extended_table=extended,
-                     legend_wrap=wrap, validate=False)
-
-
-@st.cache_resource(max_entries=256, show_spinner=False, hash_funcs=_HASH)
-def _forest_fig(version: str, key: ViewState, variables: tuple[str, ...], fs: float, height: int):
-    return forest_figure(rows_from_frame(_forest(version, key, variables)), font_scale=fs, height=height,
-                         favours=FAVOURS, validate=False)
-
-
-@st.cache_resource(max_entries=128, show_spinner=False, hash_funcs=_HASH)
-def _ae_fig(version: str, key: ViewState, fs: float, height: int, wrap: int):
-    ae = _ae(version, key)
-    return ae_figure(ae.rows, ae.terms, ae.series, font_scale=fs, height=height, legend_wrap=wrap, validate=False)
 
 
 # --------------------------------------------------------------------------- URL <-> state
@@ -208,7 +126,7 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
         for var in FILTER_VARIABLES if ss.get(f"x_f_{var}")
     )
     draft = replace(state, studies=studies, endpoint=endpoint, compare_by=by, filters=pending)
-    counts, notices = _counts(version, _survival_key(draft))
+    counts, notices = xc.counts(version, xc.survival_key(draft))
     sb.markdown("**Filters** · number of patients per level now")
     filters = []
     for var, label in FILTER_VARIABLES.items():
@@ -265,7 +183,7 @@ def _panel_header(title: str, fs: float, menus: bool, name: str):
 @st.fragment
 def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
-    km = _km(version, _survival_key(state))
+    km = xc.km(version, xc.survival_key(state))
     downloads, opts = _panel_header(f"Kaplan–Meier · {ENDPOINT_LABELS[state.endpoint]}", fs, not state.presentation, "km")
     if opts is not None:
         with opts:
@@ -286,7 +204,7 @@ def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
                         config=PLOT_CONFIG, theme=None)
         return
     wrap = 48 if state.presentation else 64
-    fig = _km_fig(version, _survival_key(state), fs, height, show_ci, extended, wrap)
+    fig = xc.km_fig(version, xc.survival_key(state), fs, height, show_ci, extended, wrap)
     st.plotly_chart(fig, key="x_km_chart", config=PLOT_CONFIG, theme=None)
     for w in km.warnings:
         st.caption(":material/warning: " + md_escape(w))
@@ -304,7 +222,7 @@ def _km_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
 @st.fragment
 def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], list[str]]) -> None:
     state: ViewState = st.session_state["_x_state"]
-    auto = _auto_forest(version, replace(_survival_key(state), filters=()))
+    auto = xc.auto_forest(version, replace(xc.survival_key(state), filters=()))
     downloads, opts = _panel_header(f"Hazard ratios by subgroup · {state.endpoint}", fs, not state.presentation,
                                      "forest")
     if opts is not None:
@@ -322,7 +240,7 @@ def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], lis
             state = replace(state, forest_by=tuple(chosen))
             _write_url(state)
     variables = state.forest_by or auto
-    rows = _forest(version, _survival_key(state), tuple(variables))
+    rows = xc.forest(version, xc.survival_key(state), tuple(variables))
     if not len(rows) or not (~rows.header.astype(bool)).any():
         msg = "No hazard ratio can be computed in this view."
         if downloads is not None:
@@ -330,14 +248,14 @@ def _forest_panel(version: str, fs: float, height: int, footer: Callable[[], lis
         st.plotly_chart(empty_figure(msg, height=height, font_scale=fs), key="x_forest_chart", config=PLOT_CONFIG, theme=None)
         return
     kinds = set(rows.kind[~rows.header.astype(bool)])
-    fig = _forest_fig(version, _survival_key(state), tuple(variables), fs, height)
+    fig = xc.forest_fig(version, xc.survival_key(state), tuple(variables), fs, height)
     st.plotly_chart(fig, key="x_forest_chart", config=PLOT_CONFIG, theme=None)
     if state.active_filters and "reported" in kinds:
         st.caption("Paper HRs (squares) are for the whole study population; the filters do not apply to them.")
     if downloads is not None:
         with downloads:
             download_buttons(
-                lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=FAVOURS),
+                lambda: export_figure(forest_figure(rows_from_frame(rows), height=height, favours=xc.FAVOURS),
                                       title=f"Hazard ratios by subgroup ({state.endpoint})", footnotes=footer()),
                 lambda: rows.drop(columns=["hover"]), f"forest-{state.endpoint}-{'-'.join(state.studies)}",
                 "x_dl_forest")
@@ -358,7 +276,7 @@ def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
         if new != state:
             state = new
             _write_url(state)
-    ae = _ae(version, _ae_key(state))
+    ae = xc.ae(version, xc.ae_key(state))
     # always said (it is true with or without filters), so the chart keeps its height and a filter
     # change leaves the AE figure as it is: the browser does not redraw it
     st.caption(":material/info: " + ed.AE_NOT_FILTERED)
@@ -371,7 +289,7 @@ def _ae_panel(version: str, fs: float, height: int, footer: Callable[[], list[st
                         theme=None)
         return
     wrap = 34 if state.presentation else 46
-    fig = _ae_fig(version, _ae_key(state), fs, height - 38, wrap)
+    fig = xc.ae_fig(version, xc.ae_key(state), fs, height - 38, wrap)
     st.plotly_chart(fig, key="x_ae_chart", config=PLOT_CONFIG, theme=None)
     extra = []
     if ae.truncated_terms:
@@ -424,7 +342,7 @@ def main() -> None:
     st.set_page_config(layout="wide")
     con = db()
     version = ed.data_version(con)
-    catalog = _catalog(version)
+    catalog = xc.catalog(version)
     state = _load_state(catalog)
     if not catalog.studies:
         st.warning("The database holds no study yet.")
@@ -452,14 +370,14 @@ def main() -> None:
     with top[1]:
         st.button("Exit presentation" if state.presentation else "Presentation mode", key="x_present",
                   on_click=_toggle_presentation, icon=":material/slideshow:", type="tertiary")
-    if url_notices and parsed is not None and _survival_key(parsed) == _survival_key(state):
+    if url_notices and parsed is not None and xc.survival_key(parsed) == xc.survival_key(state):
         st.warning("Parts of the link were ignored:\n\n" + "\n".join(f"- {md_escape(n)}" for n in url_notices),
                    icon=":material/link_off:")
 
     # The panels first (the browser draws them while the footnotes and the sidebar are computed);
     # the footnotes are needed by the panels only when a figure is exported.
-    key = _survival_key(state)
-    footer = lambda: _footnotes(version, key)  # noqa: E731
+    key = xc.survival_key(state)
+    footer = lambda: xc.footnotes(version, key)  # noqa: E731
     cols = st.columns([1.08, 1.0, 0.96], gap="medium")
     with cols[0]:
         _km_panel(version, fs, height, footer)
