@@ -1,6 +1,7 @@
 """Measure how fast the Subgroup Explorer redraws after a filter change, in a real browser.
 
     python scripts/bench_explorer.py [--n 20] [--studies su_kras_sintilimab] [--port 0] [--pause 1]
+    python scripts/bench_explorer.py --baseline     # the same measurement on a bare Streamlit page
 
 Starts ``streamlit run app.py`` on a free port with a fresh database built from ``data/`` (via
 EXPLORER_DB, so ``data/explorer.duckdb`` is never touched), opens the Explorer in Debian's
@@ -22,6 +23,11 @@ Each line also shows where the time went: ``server`` is from the click to the la
 message of the run (the app's script run, including the time the browser needed to send the
 change), ``draw`` from that message to the painted frame (the browser applying the page update
 and plotly drawing the changed charts).
+
+``--baseline`` measures the floor under these numbers: a bare Streamlit page (one filter widget,
+the Explorer's own KM, forest and AE figures for the bundled data, precomputed; no query, no
+statistics, the app's .streamlit settings), changed and timed the same way. What the Explorer
+takes above it is its own work (queries, statistics, the sidebar's live counts, captions).
 
 The helpers (``built_database``, ``running_app``, ``launch_browser``, ``open_explorer``,
 ``toggle_level``, ``wait_redrawn``) are shared with the browser tests.
@@ -172,15 +178,16 @@ def built_database():
 
 
 @contextlib.contextmanager
-def running_app(db_path: Path, port: int | None = None, timeout: float = 90):
-    """``streamlit run app.py`` on a free port; yields the base URL; stops that process only."""
+def running_app(db_path: Path, port: int | None = None, timeout: float = 90, app_dir: Path = ROOT):
+    """``streamlit run app.py`` (in ``app_dir``) on a free port; yields the base URL; stops that
+    process only."""
     port = port or free_port()
     env = dict(os.environ, EXPLORER_DB=str(db_path), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     streamlit = Path(sys.executable).with_name("streamlit")
     cmd = [str(streamlit) if streamlit.exists() else "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
     log = tempfile.NamedTemporaryFile(prefix="explorer-app-", suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=app_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -329,6 +336,91 @@ def bench(n: int = 20, studies: str = "su_kras_sintilimab", port: int | None = N
         return out
 
 
+# ---- baseline: the same measurement on a bare Streamlit page ------------------------------------
+_BASELINE_APP = """
+import json
+from pathlib import Path
+
+import plotly.io as pio
+import streamlit as st
+
+st.set_page_config(layout="wide")
+HERE = Path(__file__).parent
+FIGS = {p.stem: pio.from_json(p.read_text(), skip_invalid=True) for p in HERE.glob("*.json")}
+levels = st.sidebar.multiselect("Prior antiangiogenic therapy", ["no", "yes"], key="x_f_prior_antiangiogenic",
+                                format_func=lambda lv: f"{lv.capitalize()} (0)")
+view = "-".join(sorted(levels)) or "all"
+cols = st.columns([1.08, 1.0, 0.96], gap="medium")
+cols[0].plotly_chart(FIGS["km-" + view], key="km", theme=None)
+cols[1].plotly_chart(FIGS["forest-" + view], key="forest", theme=None)
+cols[2].plotly_chart(FIGS["ae"], key="ae", theme=None)
+"""
+
+
+@contextlib.contextmanager
+def baseline_app(studies: str):
+    """A one-widget Streamlit page with the Explorer's own three figures for the bundled data
+    (KM and forest for each choice of the prior-antiangiogenic filter, computed here by the
+    engine and drawn by components/; AE fixed), and the app's .streamlit settings. The page runs
+    no query and no statistics: what it measures is Streamlit's rerun and plotly's redraw."""
+    sys.path.insert(0, str(ROOT))
+    import plotly.io as pio
+    from dataclasses import replace
+
+    from components.ae_chart import ae_figure
+    from components.forest import forest_figure, rows_from_frame
+    from components.km_plot import km_figure
+    from engine import cohort, explorer_data as ed
+    from engine.db import open_database
+
+    tmp = Path(tempfile.mkdtemp(prefix="explorer-baseline-"))
+    try:
+        con = open_database(tmp / "explorer.duckdb")
+        try:
+            state, _ = cohort.parse_query({"studies": studies}, cohort.load_catalog(con))
+            info = ed.study_info(con, state.studies)
+            evidence = ed.view_evidence(con, state.studies, state.endpoint)
+            variables = tuple(ed.auto_forest_variables(con, state, evidence))
+            for view, levels in (("all", ()), ("no", ("no",)), ("yes", ("yes",)), ("no-yes", ("no", "yes"))):
+                s = state.with_filter("prior_antiangiogenic", levels)
+                km = km_figure(ed.km_panel(con, s, info, evidence), height=560)
+                forest = forest_figure(rows_from_frame(ed.forest_rows(con, s, variables, info, evidence)), height=560)
+                (tmp / f"km-{view}.json").write_text(pio.to_json(km))
+                (tmp / f"forest-{view}.json").write_text(pio.to_json(forest))
+            ae = ed.ae_panel(con, replace(state, filters=()), info)
+            (tmp / "ae.json").write_text(pio.to_json(ae_figure(ae.rows, ae.terms, ae.series, height=522)))
+        finally:
+            con.close()
+        (tmp / "app.py").write_text(_BASELINE_APP)
+        shutil.copytree(ROOT / ".streamlit", tmp / ".streamlit")
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_baseline(n: int = 20, studies: str = "su_kras_sintilimab", port: int | None = None,
+                   pause: float = 1.0) -> list[dict]:
+    """The measurement of :func:`bench` on :func:`baseline_app`: ``n`` changes of its one filter."""
+    with baseline_app(studies) as app_dir, running_app(app_dir / "none.duckdb", port, app_dir=app_dir) as base, \
+            launch_browser() as page:
+        print(f"baseline: a bare Streamlit page with one filter and the Explorer's three figures; studies={studies}")
+        page.add_init_script(_WS_JS)
+        page.goto(base + "/")
+        page.wait_for_function(_DRAWN_JS, timeout=120_000)
+        page.evaluate(_OBSERVER_JS)
+        out: list[dict] = []
+        for i in range(n):
+            time.sleep(pause)
+            label = ("No", "No", "Yes", "Yes")[i % 4]  # on, off, on, off: four different views
+            target = prepare_toggle(page, "prior_antiangiogenic", label)
+            m = measure_change(page, target)
+            page.keyboard.press("Escape")
+            out.append(m)
+            print(f"{len(out):2d}. prior_antiangiogenic {label:<10} {m['total']:6.0f} ms"
+                  f"   (server {m['server']:4.0f} + draw {m['draw']:4.0f})")
+        return out
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
@@ -341,12 +433,15 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--pause", type=float, default=1.0,
                     help="seconds between changes, as a user reads the result (default %(default)s; 0: back to back)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="measure a bare Streamlit page with the same three figures and one filter instead "
+                         "(what Streamlit and plotly.js alone cost on this machine)")
     args = ap.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} not found: apt-get install -y chromium", file=sys.stderr)
         return 2
     load = os.getloadavg()
-    results = bench(args.n, args.studies, args.port or None, args.pause)
+    results = (bench_baseline if args.baseline else bench)(args.n, args.studies, args.port or None, args.pause)
     times = [r["total"] for r in results]
     print(f"redraw after a filter change over {len(times)} changes ({args.pause:g} s apart), from the input "
           f"event to the painted frame: median {statistics.median(times):.0f} ms, p95 {_p95(times):.0f} ms, "
