@@ -608,6 +608,7 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
     t_col, e_col = ENDPOINT_COLUMNS[state.endpoint]
     hrs = evidence.hrs
     filtered = bool(state.active_filters)
+    filtered_vars = {f.variable for f in state.active_filters}
     rows: list[dict] = []
     multi_study = len(state.studies) > 1
 
@@ -707,7 +708,7 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
                 for lv in cohort.sort_levels(stored):
                     sub = _counts_frame({(a, t): v for ((l, a), t), v in tally.items() if l == lv})
                     _add_hr_row(add, sub, exp, ctrl, level_label(var, lv), kind, ind + 1, study=study,
-                                variable=var, level=lv, ref=None, note=vs)
+                                variable=var, level=lv, ref=None, note=vs, filtered=var in filtered_vars)
                     for r in var_hrs:
                         if r.level == lv and r.contrast == "between_arms":
                             reported_row(r, level_label(var, lv), ind + 1)
@@ -726,7 +727,8 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
                         cell[0] += e
                         cell[1] += c
                 _add_hr_row(add, _counts_frame(both), "cmp", "ref", label, kind, ind + 1, study=study, variable=var,
-                            level=level, ref=ref, note=f"{level_label(var, level)} vs {level_label(var, ref)}")
+                            level=level, ref=ref, note=f"{level_label(var, level)} vs {level_label(var, ref)}",
+                            filtered=var in filtered_vars)
                 for r in var_hrs:
                     if r.level == level and r.reference_level == ref:
                         reported_row(r, label, ind + 1)
@@ -765,8 +767,9 @@ def _wrap_html(text: str, width: int = 60) -> str:
 
 
 def _add_hr_row(add, counts: pd.DataFrame, cmp_group: Any, ref_group: Any, label: str, kind: str, indent: int, *,
-                study: str, variable, level, ref=None, note: str = "") -> None:
-    """One computed HR row (cmp vs ref) from per-time counts with a ``group`` column."""
+                study: str, variable, level, ref=None, note: str = "", filtered: bool = False) -> None:
+    """One computed HR row (cmp vs ref) from per-time counts with a ``group`` column.
+    ``filtered``: the view filters on ``variable`` (an empty side is then the filter's doing)."""
     groups = counts["group"].to_numpy()
     events, censored = counts["n_event"].to_numpy(), counts["n_censor"].to_numpy()
 
@@ -779,8 +782,10 @@ def _add_hr_row(add, counts: pd.DataFrame, cmp_group: Any, ref_group: Any, label
     small = is_small(n1, e1) or is_small(n0, e0)
     if n1 == 0 or n0 == 0:
         add(label=label, indent=indent, study_id=study, variable=variable, level=level, reference_level=ref,
-            left_text=left, value_text="not estimable", kind=kind, group=variable or "overall",
-            hover="one side has no patients in this view", n=n1 + n0, events=e1 + e0, small=small)
+            left_text=left, value_text="filtered out" if filtered else "not estimable", kind=kind,
+            group=variable or "overall", n=n1 + n0, events=e1 + e0, small=small,
+            hover=("the filter on this variable leaves only one side in the view" if filtered
+                   else "one side has no patients in this view"))
         return
     cox = cox_hr_from_counts(counts[["group", "time", "n_event", "n_censor"]], reference=ref_group, comparison=cmp_group,
                              conf_level=CONF_LEVEL)

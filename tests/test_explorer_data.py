@@ -288,3 +288,17 @@ def test_figures_carry_no_template_and_a_content_revision(con):
     assert a.layout.datarevision == a2.layout.datarevision != b.layout.datarevision
     # the default template's look is kept where the figures rely on it
     assert a.layout.font.color == "#2a3f5f" and a.layout.hovermode == "closest" and a.layout.xaxis.automargin
+
+
+def test_forest_row_of_a_filtered_variable_says_filtered_out(con):
+    """Filtering to one level of a variable leaves its comparison one-sided: the row says the
+    filter did it (not a vague 'not estimable'), and the paper's HR row stays beside it."""
+    state = ViewState(studies=(KRAS,), endpoint="PFS", filters=(FilterSpec("prior_antiangiogenic", ("no",)),))
+    forest = ed.forest_rows(con, state, ("prior_antiangiogenic", "kras_subtype"))
+    mine = forest[(forest.variable == "prior_antiangiogenic") & ~forest.header.astype(bool)
+                  & (forest.kind == "reconstructed")]
+    assert list(mine.value_text) == ["filtered out"]
+    reported = forest[(forest.variable == "prior_antiangiogenic") & (forest.kind == "reported")]
+    assert list(reported.value_text) == ["0.29 (0.15–0.56)"]
+    other = forest[(forest.variable == "kras_subtype") & ~forest.header.astype(bool) & (forest.kind == "reconstructed")]
+    assert other.value_text.iloc[0] not in ("filtered out", "not estimable")
