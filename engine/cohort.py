@@ -26,7 +26,7 @@ Never imports Streamlit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import duckdb
 import pandas as pd
@@ -290,6 +290,27 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _scalar(params: Mapping[str, object], key: str, default, parse: Callable[[str], object], notice: str,
+            notices: list[str], fold: bool = False):
+    """One single-valued link parameter: ``parse(raw)`` when it gives a value, else ``default``
+    and ``notice`` (with ``{raw}`` filled in) added to ``notices``. A missing key gives the
+    default silently. ``fold``: compare in lower case."""
+    if key not in params:
+        return default
+    raw = _one(params[key]).strip()
+    if fold:
+        raw = raw.lower()
+    value = parse(raw)
+    if value is None:
+        notices.append(notice.format(raw=_short(raw)))
+        return default
+    return value
+
+
+def _whole(low: int, high: int) -> Callable[[str], int | None]:
+    return lambda raw: int(raw) if raw.isdigit() and low <= int(raw) <= high else None
+
+
 def parse_query(params: Mapping[str, object], catalog: Catalog) -> tuple[ViewState, list[str]]:
     """The view a URL describes, and a notice for every part of it that was ignored.
 
@@ -315,22 +336,14 @@ def parse_query(params: Mapping[str, object], catalog: Catalog) -> tuple[ViewSta
         studies = _default_studies(catalog)
 
     # endpoint
-    endpoint = DEFAULT_ENDPOINT
-    if "endpoint" in params:
-        raw = _one(params["endpoint"]).strip()
-        if raw.upper() in SURVIVAL_ENDPOINTS:
-            endpoint = raw.upper()
-        else:
-            notices.append(f"Ignored endpoint “{_short(raw)}” in the link (use PFS, OS or PFS2); showing {DEFAULT_ENDPOINT}.")
+    endpoint = _scalar(params, "endpoint", DEFAULT_ENDPOINT,
+                       lambda raw: raw.upper() if raw.upper() in SURVIVAL_ENDPOINTS else None,
+                       f"Ignored endpoint “{{raw}}” in the link (use PFS, OS or PFS2); showing {DEFAULT_ENDPOINT}.",
+                       notices)
 
     # compare-by
-    compare_by = DEFAULT_COMPARE_BY
-    if "by" in params:
-        raw = _one(params["by"]).strip()
-        if raw in COMPARE_BY:
-            compare_by = raw
-        else:
-            notices.append(f"Ignored compare-by “{_short(raw)}” in the link; curves are split by study arm.")
+    compare_by = _scalar(params, "by", DEFAULT_COMPARE_BY, lambda raw: raw if raw in COMPARE_BY else None,
+                         "Ignored compare-by “{raw}” in the link; curves are split by study arm.", notices)
 
     # filters
     filters: list[FilterSpec] = []
@@ -380,51 +393,22 @@ def parse_query(params: Mapping[str, object], catalog: Catalog) -> tuple[ViewSta
             notices.append("Ignored forest-plot variable(s) " + ", ".join(f"“{_short(b)}”" for b in bad) + " in the link.")
 
     # AE panel
-    ae_sort = DEFAULT_AE_SORT
-    if "ae_sort" in params:
-        raw = _one(params["ae_sort"]).strip()
-        if raw in AE_SORTS:
-            ae_sort = raw
-        else:
-            notices.append(f"Ignored AE sort “{_short(raw)}” in the link.")
-    ae_min = 0
-    if "ae_min" in params:
-        raw = _one(params["ae_min"]).strip()
-        if raw.isdigit() and 0 <= int(raw) <= 100:
-            ae_min = int(raw)
-        else:
-            notices.append(f"Ignored AE cut-off “{_short(raw)}” in the link (a whole percent from 0 to 100).")
+    ae_sort = _scalar(params, "ae_sort", DEFAULT_AE_SORT, lambda raw: raw if raw in AE_SORTS else None,
+                      "Ignored AE sort “{raw}” in the link.", notices)
+    ae_min = _scalar(params, "ae_min", 0, _whole(0, 100),
+                     "Ignored AE cut-off “{raw}” in the link (a whole percent from 0 to 100).", notices)
+    ae_top = _scalar(params, "ae_top", DEFAULT_AE_TOP, _whole(0, 200),
+                     "Ignored AE term count “{raw}” in the link (a whole number, 0 for all).", notices)
 
-    ae_top = DEFAULT_AE_TOP
-    if "ae_top" in params:
-        raw = _one(params["ae_top"]).strip()
-        if raw.isdigit() and 0 <= int(raw) <= 200:
-            ae_top = int(raw)
-        else:
-            notices.append(f"Ignored AE term count “{_short(raw)}” in the link (a whole number, 0 for all).")
+    # KM panel
+    km_ci = _scalar(params, "km_ci", True, {"0": False, "1": True}.get,
+                    "Ignored confidence-band flag “{raw}” in the link (0 or 1); bands are shown.", notices, fold=True)
+    km_table = _scalar(params, "km_table", DEFAULT_KM_TABLE, lambda raw: raw if raw in KM_TABLES else None,
+                       "Ignored table choice “{raw}” in the link; the table is chosen automatically.", notices)
 
-    km_ci = True
-    if "km_ci" in params:
-        raw = _one(params["km_ci"]).strip().lower()
-        if raw in ("0", "1"):
-            km_ci = raw == "1"
-        else:
-            notices.append(f"Ignored confidence-band flag “{_short(raw)}” in the link (0 or 1); bands are shown.")
-    km_table = DEFAULT_KM_TABLE
-    if "km_table" in params:
-        raw = _one(params["km_table"]).strip()
-        if raw in KM_TABLES:
-            km_table = raw
-        else:
-            notices.append(f"Ignored table choice “{_short(raw)}” in the link; the table is chosen automatically.")
-
-    presentation = False
-    if "present" in params:
-        raw = _one(params["present"]).strip().lower()
-        if raw in ("1", "true", "yes"):
-            presentation = True
-        elif raw not in ("0", "false", "no", ""):
-            notices.append(f"Ignored presentation flag “{_short(raw)}” in the link.")
+    presentation = _scalar(params, "present", False,
+                           {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}.get,
+                           "Ignored presentation flag “{raw}” in the link.", notices, fold=True)
 
     state = ViewState(
         studies=studies,
