@@ -11,40 +11,14 @@ in the order the rows should appear (top to bottom) and the series (arms) in leg
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import badge_annotation, make_figure, text_width
+from components.provenance import badge_annotation, make_figure, rgba, text_width
+from engine.results import finite_or_none
+from engine.text import wrap_words
 
 AE_PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
-
-
-def _light(hex_color: str, alpha: float = 0.33) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _val(x):
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
-
-
-def _wrap(text: str, width: int) -> str:
-    words, lines, line = text.split(" "), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
-    return "<br>".join(lines)
 
 
 def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_scale: float = 1.0,
@@ -68,14 +42,14 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
         if not ys:
             continue
         sub = sub.loc[ys]
-        any_x = [_val(v) for v in sub["any_pct"]]
-        g3_x = [_val(v) for v in sub["g3_pct"]]
+        any_x = [finite_or_none(v) for v in sub["any_pct"]]
+        g3_x = [finite_or_none(v) for v in sub["g3_pct"]]
         hover = list(sub["hover"])
         label_text = [" / ".join(p for p in (a, g) if p) for a, g in zip(sub["any_text"], sub["g3_text"])]
         # any grade (light) with the label at its end (labels only while bars are thick enough)
         traces.append(dict(
             type="bar", y=ys, x=[a if a is not None else 0 for a in any_x], orientation="h",
-            name=_wrap(s, legend_wrap), marker=dict(color=_light(color), line=dict(color=color, width=1)),
+            name="<br>".join(wrap_words(s, legend_wrap)), marker=dict(color=rgba(color, 0.33), line=dict(color=color, width=1)),
             offsetgroup=str(j), legendgroup=s, text=label_text if len(series) <= 2 else None,
             textposition="outside", textfont=dict(size=base * 0.78, color="#333"), cliponaxis=False,
             customdata=hover, hovertemplate="%{customdata}<extra></extra>",
@@ -88,11 +62,11 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
         ))
     top = max_percent
     if top is None:
-        vals = [_val(v) for v in list(rows.get("any_pct", [])) + list(rows.get("g3_pct", []))]
+        vals = [finite_or_none(v) for v in list(rows.get("any_pct", [])) + list(rows.get("g3_pct", []))]
         vals = [v for v in vals if v is not None]
         top = min(100.0, max(vals) * 1.35 + 8) if vals else 100.0
     n_terms = max(1, len(terms))
-    legend_px = int((17 * sum(_wrap(x, legend_wrap).count("<br>") + 1 for x in series) + 3 * len(series) + 6) * fs)
+    legend_px = int((17 * sum(max(1, len(wrap_words(x, legend_wrap))) for x in series) + 3 * len(series) + 6) * fs)
     badge = badge_annotation("reported", x=0, y=1, xanchor="left", yanchor="bottom", size=int(base * 0.82))
     badge["yshift"] = legend_px + 2
     # a left margin that fits the longest term, so that automargin has nothing to grow (growing

@@ -24,8 +24,8 @@ from typing import Callable, Iterable
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.provenance import wrap
 from engine.export import csv_bytes
+from engine.text import wrap_words
 
 PNG_SCALE = 3  # 3x the layout size: about 2700 px wide for a 900 px figure
 EXPORT_WIDTH = 900
@@ -57,7 +57,7 @@ def export_figure(fig: go.Figure, *, title: str | None = None, footnotes: Iterab
     out = go.Figure(copy.deepcopy(fig.to_dict()))
     lines: list[str] = []
     for text in footnotes:
-        lines += wrap(_plain(text), wrap_at)
+        lines += wrap_words(_plain(text), wrap_at)
     margin = out.layout.margin
     top = (margin.t if margin.t is not None else 40) + (34 if title else 0)
     bottom = margin.b if margin.b is not None else 40

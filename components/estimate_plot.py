@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.forest import ForestRow, empty_figure, forest_figure
-from components.provenance import MARKER_COLORS, badge_annotation, wrap
+from components.provenance import MARKER_COLORS, badge_annotation
+from engine.text import wrap_words
 
 COMPUTED_MARK = "*"
 COMPUTED_FOOTNOTE = "* CI computed from reported counts (exact Clopper-Pearson); the paper prints none."
@@ -61,7 +62,7 @@ def _hover(r) -> str:
     if isinstance(r.flag, str) and r.flag:
         parts.append(f"flag: {r.flag}")
     if isinstance(r.note, str) and r.note:
-        parts.append("<br>".join(wrap(r.note, 70)))
+        parts.append("<br>".join(wrap_words(r.note, 70)))
     return "<br>".join(p for p in parts if p)
 
 

@@ -35,6 +35,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.provenance import MARKER_COLORS, MARKER_SYMBOLS, SHORT_TEXT, make_figure
+from engine.results import finite_or_none
 
 
 @dataclass
@@ -53,19 +54,9 @@ class ForestRow:
     extra: dict = field(default_factory=dict)
 
 
-def _num(x) -> float | None:
-    if x is None:
-        return None
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) or math.isinf(x) else x
-
-
 def fmt_estimate(est, lo, hi, digits: int = 2) -> str:
     """"0.29 (0.15–0.56)"; parts that are unknown are left out or written "NR"."""
-    est, lo, hi = _num(est), _num(lo), _num(hi)
+    est, lo, hi = finite_or_none(est), finite_or_none(lo), finite_or_none(hi)
     if est is None:
         return "not estimable"
     text = f"{est:.{digits}f}"
@@ -90,7 +81,7 @@ def _axis_range(rows: list[ForestRow], scale: str, reference: float | None) -> t
     vals = []
     for r in rows:
         for v in (r.estimate, r.ci_low, r.ci_high):
-            v = _num(v)
+            v = finite_or_none(v)
             if v is not None and (scale != "log" or v > 0):
                 vals.append(v)
     if reference is not None:
@@ -162,7 +153,7 @@ def forest_figure(
     # estimates: one line trace (intervals) and one marker trace per kind
     by_kind: dict[str, dict[str, list]] = {}
     for r, y in zip(rows, ys):
-        est, cl, ch = _num(r.estimate), _num(r.ci_low), _num(r.ci_high)
+        est, cl, ch = finite_or_none(r.estimate), finite_or_none(r.ci_low), finite_or_none(r.ci_high)
         if r.header or est is None or (scale == "log" and est <= 0):
             continue
         k = by_kind.setdefault(r.kind, {"lx": [], "ly": [], "mx": [], "my": [], "tip": [], "diamonds": []})

@@ -12,31 +12,14 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from components.provenance import badge_annotation, make_figure, text_width
+from components.provenance import badge_annotation, make_figure, rgba, text_width
+from engine.text import wrap_words
 
 PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
-    return f"rgba({r},{g},{b},{alpha})"
-
-
 def curve_colors(n: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(n)]
-
-
-def _wrap_legend(text: str, width: int) -> str:
-    words, lines, line = text.split(" "), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    lines.append(line)
-    return "<br>".join(lines)
 
 
 def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, title: str | None = None,
@@ -62,7 +45,7 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
     gap = 0.09
     plot_domain = [table_frac + gap / 2, 1.0]
     table_domain = [0.0, max(0.01, table_frac - gap / 2)]
-    legend_lines = sum(_wrap_legend(f"{c.label} · median {c.median_text} ⚠", legend_wrap).count("<br>") + 1
+    legend_lines = sum(max(1, len(wrap_words(f"{c.label} · median {c.median_text} ⚠", legend_wrap)))
                        for c in curves)
     legend_px = int((16 * legend_lines + 4 * len(curves) + 6) * fs)
     stats_lines = sum(1 for t in (panel.hr_text, panel.logrank_text) if t)
@@ -73,12 +56,12 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
     # annotations one by one costs a validation and a copy each time).
     traces: list[dict] = []
     for c, color in zip(curves, colors):
-        name = _wrap_legend(f"{c.label} · median {c.median_text}" + (" ⚠" if c.small else ""), legend_wrap)
+        name = "<br>".join(wrap_words(f"{c.label} · median {c.median_text}" + (" ⚠" if c.small else ""), legend_wrap))
         if show_ci and c.ci_low and c.ci_high:
             traces.append(dict(type="scatter", x=c.time, y=c.ci_high, mode="lines", line=dict(width=0, shape="hv"),
                                hoverinfo="skip", showlegend=False, legendgroup=c.key))
             traces.append(dict(type="scatter", x=c.time, y=c.ci_low, mode="lines", line=dict(width=0, shape="hv"),
-                               fill="tonexty", fillcolor=_rgba(color, 0.16), hoverinfo="skip",
+                               fill="tonexty", fillcolor=rgba(color, 0.16), hoverinfo="skip",
                                showlegend=False, legendgroup=c.key))
         traces.append(dict(
             type="scatter", x=c.time, y=c.surv, mode="lines", line=dict(color=color, width=2.4 * fs, shape="hv"),

@@ -96,20 +96,6 @@ def md_escape(text: str) -> str:
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in str(text))
 
 
-def wrap(text: str, width: int = 110) -> list[str]:
-    """Greedy word wrap (figure annotations do not wrap by themselves)."""
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    if line:
-        lines.append(line)
-    return lines
-
-
 # --------------------------------------------------------------------------- figure plumbing
 # Shared by the figure modules. Measured in Chromium (docs/performance.md):
 #
@@ -132,6 +118,12 @@ _TEMPLATE_LOOK = {  # what plotly's default template gave the figures, set witho
 _AXIS_LOOK = {"gridcolor": "white", "linecolor": "white", "ticks": "", "zerolinecolor": "white",
               "zerolinewidth": 2, "automargin": True}
 _AXIS_KEY = re.compile(r"^[xy]axis\d*$")
+
+
+def rgba(hex_color: str, alpha: float) -> str:
+    """``#1f5fa8`` with an opacity, as plotly's ``rgba(r,g,b,a)``."""
+    h = hex_color.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
 def make_figure(traces: list[dict], layout: dict, *, validate: bool = True) -> go.Figure:

@@ -12,7 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from components.ae_chart import ae_figure
-from components.provenance import badge_annotation, wrap
+from components.provenance import badge_annotation
+from engine.text import wrap_words
 
 GRADE_TITLES = {"any": "Any grade", ">=3": "Grade ≥3"}
 NOT_REPORTED_FILL = "#e9ecef"
@@ -45,7 +46,7 @@ def _cells(incidence: pd.DataFrame, grade: str, terms, columns):
             text[i][j] = f"{r.percent:.0f}{r.markers}" if r.percent >= 10 or r.percent == 0 else f"{r.percent:.1f}{r.markers}"
             several = f"highest of {r.n_terms} listed terms<br>" if r.n_terms > 1 else ""
             basis = "" if r.percent_basis == "printed" else " (percent = n / denominator)"
-            note = "<br><i>" + "<br>".join(wrap(r.notes, 70)) + "</i>" if isinstance(r.notes, str) and r.notes else ""
+            note = "<br><i>" + "<br>".join(wrap_words(r.notes, 70)) + "</i>" if isinstance(r.notes, str) and r.notes else ""
             paper_terms = "<br>".join(f"paper's term: {t}" for t in r.terms.split(" · "))
             hover[i][j] = (
                 f"<b>{term}</b> · {GRADE_TITLES[grade]}<br>{col}<br>{several}"
@@ -67,7 +68,7 @@ GRADE_SHORT = {"any": "Any grade", ">=3": "Grade ≥3"}
 def wrapped_label(column: str, width: int = 16) -> str:
     """Column heading wrapped onto short lines for a figure axis, the denominator on its own line."""
     name, _, n = column.partition(" (N=")
-    return "<br>".join(wrap(name.replace(": ", " · "), width)) + (f"<br>(N={n}" if n else "")
+    return "<br>".join(wrap_words(name.replace(": ", " · "), width)) + (f"<br>(N={n}" if n else "")
 
 
 def ae_heatmap(incidence: pd.DataFrame, terms, columns, grades=("any", ">=3")) -> go.Figure:

@@ -33,8 +33,10 @@ import pandas as pd
 from engine import cohort
 from engine.aggregate import subgroup_recompute
 from engine.cohort import ENDPOINT_LABELS, ViewState, level_label, variable_label
+from engine.results import finite_or_none
 from engine.schema import ENDPOINT_COLUMNS, FILTER_VARIABLES
 from engine.survival import cox_hr_from_counts
+from engine.text import wrap_words
 
 MIN_PATIENTS = 10
 MIN_EVENTS = 5
@@ -628,10 +630,10 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
         if filtered:
             hover += "<br>Whole study population: the Explorer's filters do not apply"
         if isinstance(r.note, str) and r.note:
-            hover += "<br>" + _wrap_html(r.note)
-        add(label=f"{label} (paper{', ' + analysis if analysis else ''})", estimate=_f(r.estimate), ci_low=_f(r.ci_low),
-            ci_high=_f(r.ci_high), kind="reported", left_text=nr,
-            value_text=hr_text(_f(r.estimate), _f(r.ci_low), _f(r.ci_high)) if not pd.isna(r.ci_low) else f"{r.estimate:.2f} (CI not printed)",
+            hover += "<br>" + "<br>".join(wrap_words(r.note, 60))
+        add(label=f"{label} (paper{', ' + analysis if analysis else ''})", estimate=finite_or_none(r.estimate), ci_low=finite_or_none(r.ci_low),
+            ci_high=finite_or_none(r.ci_high), kind="reported", left_text=nr,
+            value_text=hr_text(finite_or_none(r.estimate), finite_or_none(r.ci_low), finite_or_none(r.ci_high)) if not pd.isna(r.ci_low) else f"{r.estimate:.2f} (CI not printed)",
             hover=hover + (f"<br>{p}" if p else ""), indent=indent, study_id=r.study_id, variable=r.subgroup,
             level=r.level, reference_level=r.reference_level, n=None if pd.isna(r.n) else int(r.n),
             source=r.source, group=r.subgroup or "overall")
@@ -680,10 +682,10 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
             _add_hr_row(add, counts, exp, ctrl, "All patients in view" if filtered else "All patients", kind, ind,
                         study=study, variable=None, level=None, ref=None, note=vs)
             for r in study_hrs:
-                if _missing(r.subgroup) and r.contrast == "between_arms":
+                if pd.isna(r.subgroup) and r.contrast == "between_arms":
                     reported_row(r, "All patients", ind)
         for var in cols:
-            levels = ["~" if _missing(v) else v for v in var_all[var][idx]]
+            levels = ["~" if pd.isna(v) else v for v in var_all[var][idx]]
             # {(level, arm, time): [events, censored]}
             tally = _tally(zip(levels, arm_of), t_of, e_of, c_of)
             stored: dict[str, list[int]] = {}
@@ -735,35 +737,10 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
-def _missing(x) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
 def _pair_label(var, level, ref, two_arm, si) -> str:
     if two_arm or not ref:
         return level_label(var, level)
     return f"{level_label(var, level)} vs {level_label(var, ref)}"
-
-
-def _f(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(x) else x
-
-
-def _wrap_html(text: str, width: int = 60) -> str:
-    words, lines, line = text.split(), [], ""
-    for w in words:
-        if line and len(line) + 1 + len(w) > width:
-            lines.append(line)
-            line = w
-        else:
-            line = f"{line} {w}".strip()
-    if line:
-        lines.append(line)
-    return "<br>".join(lines)
 
 
 def _add_hr_row(add, counts: pd.DataFrame, cmp_group: Any, ref_group: Any, label: str, kind: str, indent: int, *,
@@ -883,7 +860,7 @@ def ae_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, S
     wide["any_text"] = [t if t else "" for t in wide.any_text]
     wide["hover"] = [
         f"<b>{t}</b><br>{s}<br>any grade: {_count(an, ap, d)}<br>grade ≥3: {_count(gn, gp, d)}"
-        f"<br>paper's term(s): {_wrap_html(ot, 70)}<br>source: {src}"
+        f"<br>paper's term(s): {'<br>'.join(wrap_words(ot, 70))}<br>source: {src}"
         + ("<br>† corrected reading of the text, ‡ derived (see Data notes)" if m else "")
         for t, s, an, ap, gn, gp, d, ot, src, m in zip(
             wide.term, wide.series, wide.any_n, wide.any_pct, wide.g3_n, wide.g3_pct, wide.denominator,
