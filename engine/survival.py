@@ -102,17 +102,24 @@ def counts_from_arrays(time: Any, event: Any, group: Any = None) -> pd.DataFrame
     return out
 
 
-def _count_arrays(counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Validated, sorted, de-duplicated (time, n_event, n_censor) plus patients with NaN time."""
-    missing = [c for c in COUNT_COLUMNS if c not in counts.columns]
-    if missing:
-        raise ValueError(f"counts needs columns {COUNT_COLUMNS}; missing {missing}")
+def _validated_columns(counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The time, n_event and n_censor columns as float arrays, validated (no negative time,
+    counts whole and not negative)."""
     t = _to_float(counts["time"], "time")
     d = _to_float(counts["n_event"], "n_event")
     c = _to_float(counts["n_censor"], "n_censor")
     _validate_time(t)
     _validate_count(d, "n_event")
     _validate_count(c, "n_censor")
+    return t, d, c
+
+
+def _count_arrays(counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validated, sorted, de-duplicated (time, n_event, n_censor) plus patients with NaN time."""
+    missing = [c for c in COUNT_COLUMNS if c not in counts.columns]
+    if missing:
+        raise ValueError(f"counts needs columns {COUNT_COLUMNS}; missing {missing}")
+    t, d, c = _validated_columns(counts)
     nan_t = np.isnan(t)
     n_missing = int(d[nan_t].sum() + c[nan_t].sum())
     t, d, c = t[~nan_t], d[~nan_t], c[~nan_t]
@@ -391,12 +398,7 @@ def _grid(counts: pd.DataFrame, levels: Sequence | None = None) -> _Grid:
             raise ValueError(f"counts needs columns ('group',) + {COUNT_COLUMNS}")
     g = counts["group"].reset_index(drop=True)
     missing_group = g.isna().to_numpy()
-    t = _to_float(counts["time"], "time")
-    d = _to_float(counts["n_event"], "n_event")
-    c = _to_float(counts["n_censor"], "n_censor")
-    _validate_time(t)
-    _validate_count(d, "n_event")
-    _validate_count(c, "n_censor")
+    t, d, c = _validated_columns(counts)
     n_missing_group = int(d[missing_group].sum() + c[missing_group].sum())
     g, t, d, c = g[~missing_group], t[~missing_group], d[~missing_group], c[~missing_group]
     codes, uniques = pd.factorize(g, sort=False)  # vectorised: a few distinct groups
