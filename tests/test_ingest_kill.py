@@ -23,6 +23,7 @@ import pytest
 from engine.db import open_database
 from engine.ingest import cohort_rows, ingest_file
 from engine.paths import DATA_DIR, ROOT
+from test_ingest import db_state
 
 N_PATIENTS = 60_000
 CORPUS = Path(__file__).parent / "malformed"
@@ -45,19 +46,6 @@ def progress(done, total):
 ingest_file(con, sys.argv[2], "Big cohort", on_progress=progress)
 print("committed", flush=True)
 """
-
-
-def db_state(con) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent checksum of every table."""
-    tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1").fetchall()]
-    return {
-        t: con.execute(
-            f"""SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), ''))
-                FROM (SELECT md5(CAST(x AS VARCHAR)) AS h FROM "{t}" x)"""
-        ).fetchone()
-        for t in tables
-    }
 
 
 @pytest.fixture(scope="module")
