@@ -1,6 +1,6 @@
 """Build the DuckDB database from the curated files in ``data/``.
 
-    python -m engine.build [--db PATH] [--data DIR] [--force]
+    python -m engine.build [--db PATH] [--data DIR]
 
 Validation runs first and touches nothing. The load then runs in one transaction against the
 existing database file: either every published-evidence table is replaced, or (on any error,

@@ -704,7 +704,7 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
                 add(label="not reported in this study" if all_null else "no patients in view",
                     indent=ind + 1, study_id=study, variable=var, group=var, value_text="")
                 for r in var_hrs:
-                    reported_row(r, _pair_label(var, r.level, r.reference_level, two_arm, si), ind + 1)
+                    reported_row(r, _pair_label(var, r.level, r.reference_level, two_arm), ind + 1)
                 continue
             if two_arm:
                 for lv in cohort.sort_levels(stored):
@@ -716,7 +716,7 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
                             reported_row(r, level_label(var, lv), ind + 1)
                 continue
             for level, ref, a_vals, b_vals in _comparisons(pairs, study, var, stored):
-                label = _pair_label(var, level, ref, False, si)
+                label = _pair_label(var, level, ref, False)
                 if not ref:
                     add(label=f"{level_label(var, level)} only in this view", indent=ind + 1, study_id=study,
                         variable=var, level=level, group=var, value_text="no comparison",
@@ -737,7 +737,7 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
-def _pair_label(var, level, ref, two_arm, si) -> str:
+def _pair_label(var, level, ref, two_arm) -> str:
     if two_arm or not ref:
         return level_label(var, level)
     return f"{level_label(var, level)} vs {level_label(var, ref)}"
@@ -813,7 +813,7 @@ def ae_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, S
     inc = _ae_incidence(con, published) if published else pd.DataFrame()
     missing = [info[s].label if s in info else s for s in state.studies if s not in set(inc.get("study_id", []))]
     note = AE_NOT_FILTERED if state.active_filters else "Adverse events are study-level figures as printed in each paper."
-    if inc is None or inc.empty:
+    if inc.empty:
         return AEPanel(pd.DataFrame(columns=["term", "series"]), [], [], note, missing, 0)
     inc = inc[inc.term_harmonized != "Other"]
     keys = ["study_id", "arm_id", "term_harmonized"]
@@ -857,7 +857,6 @@ def ae_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, S
     wide["any_text"] = [pct(x) for x in wide.any_pct]
     wide["g3_text"] = [("≥3: " + pct(x)) if not pd.isna(x) and pd.isna(a) else pct(x)
                        for x, a in zip(wide.g3_pct, wide.any_pct)]
-    wide["any_text"] = [t if t else "" for t in wide.any_text]
     wide["hover"] = [
         f"<b>{t}</b><br>{s}<br>any grade: {_count(an, ap, d)}<br>grade ≥3: {_count(gn, gp, d)}"
         f"<br>paper's term(s): {'<br>'.join(wrap_words(ot, 70))}<br>source: {src}"
@@ -911,7 +910,6 @@ def footnotes(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, 
     each panel shows, the active filters, and the methods."""
     info = info if info is not None else study_info(con, state.studies)
     lines = []
-    t_col, _ = ENDPOINT_COLUMNS[state.endpoint]
     sources = (evidence or view_evidence(con, state.studies, state.endpoint)).sources
     for s in state.studies:
         si = info.get(s)

@@ -5,18 +5,6 @@ import duckdb
 import pandas as pd
 
 
-def studies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute(
-        """
-        SELECT study_id, label, short_label, tumor_type, setting, line_of_therapy, design,
-               partner_class, n_total, enrollment_period, data_cutoff, median_followup_months,
-               followup_note, authors, journal, year, coalesce(doi, registry_id) AS doi,
-               registry_id, citation
-        FROM studies ORDER BY tumor_type DESC, year, study_id
-        """
-    ).df()
-
-
 def cohorts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Every cohort the analysis pages can show: the published studies (reported and
     reconstructed data) and the cohorts users uploaded (user data).

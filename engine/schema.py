@@ -16,7 +16,6 @@ STUDY_IDS = (
 )
 
 ENDPOINTS = ("PFS", "OS", "PFS2", "DoR", "ORR", "DCR")
-TIME_TO_EVENT_ENDPOINTS = ("PFS", "OS", "PFS2", "DoR")
 STATISTICS = ("median", "hr", "proportion", "survival_rate")
 CONTRASTS = ("between_arms", "between_levels")
 ANALYSES = ("univariate", "multivariate")
