@@ -20,9 +20,10 @@ import duckdb
 import pandas as pd
 
 from engine import meta, queries, rates
-from engine.explorer_data import median_text
+from engine.results import finite_or_none
 from engine.schema import ENDPOINT_COLUMNS, FIDELITY_COLUMNS
 from engine.survival import kaplan_meier
+from engine.text import median_text
 
 BASIS_REPORTED = "reported"
 CI_REPORTED = "reported"
@@ -305,8 +306,7 @@ def _result_value(r, kind: str) -> dict:
     if inconsistent:
         note = f"The paper's CI excludes its own estimate. {note}".strip()
     return dict(
-        n=n, events=events, estimate=None if pd.isna(est) else float(est),
-        ci_low=None if pd.isna(lo) else float(lo), ci_high=None if pd.isna(hi) else float(hi),
+        n=n, events=events, estimate=finite_or_none(est), ci_low=finite_or_none(lo), ci_high=finite_or_none(hi),
         ci_basis=ci_basis, not_reached=r.not_reached, basis=BASIS_REPORTED, source=r.source,
         flag=r.flag, note=note, inconsistent=inconsistent,
     )

@@ -33,10 +33,11 @@ import pandas as pd
 from engine import cohort
 from engine.aggregate import subgroup_recompute
 from engine.cohort import ENDPOINT_LABELS, ViewState, level_label, variable_label
+from engine.evidence import ae_incidence  # shared with the Safety page
 from engine.results import finite_or_none
 from engine.schema import ENDPOINT_COLUMNS, FILTER_VARIABLES
 from engine.survival import cox_hr_from_counts
-from engine.text import wrap_words
+from engine.text import hr_text, median_text, p_text, wrap_words
 
 MIN_PATIENTS = 10
 MIN_EVENTS = 5
@@ -62,33 +63,6 @@ AE_NOT_FILTERED = (
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def _fmt(x: float | None, digits: int = 1) -> str:
-    return "NR" if x is None else f"{x:.{digits}f}"
-
-
-def median_text(median: float | None, ci: tuple[float | None, float | None]) -> str:
-    """"9.1 mo (5.6–10.3)", "9.1 mo (5.6–NR)" or "not reached (8.2–NR)"."""
-    lo, hi = ci
-    tail = f" ({_fmt(lo)}–{_fmt(hi)})" if (lo is not None or hi is not None) else ""
-    if median is None:
-        return "not reached" + tail
-    return f"{median:.1f} mo{tail}"
-
-
-def hr_text(hr: float | None, lo: float | None, hi: float | None) -> str:
-    if hr is None:
-        return "not estimable"
-    return f"{hr:.2f} ({_fmt(lo, 2)}–{_fmt(hi, 2)})"
-
-
-def p_text(p: float | None) -> str:
-    if p is None:
-        return ""
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
-
-
 def is_small(n: int, events: int) -> bool:
     return n < MIN_PATIENTS or events < MIN_EVENTS
 
@@ -631,9 +605,10 @@ def forest_rows(con: duckdb.DuckDBPyConnection, state: ViewState, variables: tup
             hover += "<br>Whole study population: the Explorer's filters do not apply"
         if isinstance(r.note, str) and r.note:
             hover += "<br>" + "<br>".join(wrap_words(r.note, 60))
-        add(label=f"{label} (paper{', ' + analysis if analysis else ''})", estimate=finite_or_none(r.estimate), ci_low=finite_or_none(r.ci_low),
-            ci_high=finite_or_none(r.ci_high), kind="reported", left_text=nr,
-            value_text=hr_text(finite_or_none(r.estimate), finite_or_none(r.ci_low), finite_or_none(r.ci_high)) if not pd.isna(r.ci_low) else f"{r.estimate:.2f} (CI not printed)",
+        est, lo, hi = finite_or_none(r.estimate), finite_or_none(r.ci_low), finite_or_none(r.ci_high)
+        add(label=f"{label} (paper{', ' + analysis if analysis else ''})", estimate=est, ci_low=lo, ci_high=hi,
+            kind="reported", left_text=nr,
+            value_text=hr_text(est, lo, hi) if not pd.isna(r.ci_low) else f"{r.estimate:.2f} (CI not printed)",
             hover=hover + (f"<br>{p}" if p else ""), indent=indent, study_id=r.study_id, variable=r.subgroup,
             level=r.level, reference_level=r.reference_level, n=None if pd.isna(r.n) else int(r.n),
             source=r.source, group=r.subgroup or "overall")
@@ -799,18 +774,12 @@ class AEPanel:
         return self.rows[[c for c in cols if c in self.rows.columns]].copy()
 
 
-def _ae_incidence(con, studies) -> pd.DataFrame:
-    from engine.evidence import ae_incidence  # shared with the Safety page
-
-    return ae_incidence(con, list(studies))
-
-
 def ae_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, StudyInfo] | None = None) -> AEPanel:
     """Incidence per harmonized term and arm, any grade and grade >=3, filtered by the view's
     cut-off and sorted as asked (``state.ae_sort``: any | g3 | term)."""
     info = info if info is not None else study_info(con, state.studies)
     published = [s for s in state.studies if s in info and info[s].kind == "published"]
-    inc = _ae_incidence(con, published) if published else pd.DataFrame()
+    inc = ae_incidence(con, published) if published else pd.DataFrame()
     missing = [info[s].label if s in info else s for s in state.studies if s not in set(inc.get("study_id", []))]
     note = AE_NOT_FILTERED if state.active_filters else "Adverse events are study-level figures as printed in each paper."
     if inc.empty:
