@@ -14,16 +14,14 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.km_plot import PALETTE
 from components.provenance import badge_annotation, make_figure, rgba, text_width
 from engine.results import finite_or_none
 from engine.text import wrap_words
 
-AE_PALETTE = ("#1f5fa8", "#d1495b", "#2a9d5c", "#8e5cb8", "#e08a1e", "#3a3a3a", "#17a2b8", "#a0522d")
-
 
 def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_scale: float = 1.0,
-              height: int | None = None, title: str | None = None, max_percent: float | None = None,
-              legend_wrap: int = 42, validate: bool = True) -> go.Figure:
+              height: int | None = None, legend_wrap: int = 42, validate: bool = True) -> go.Figure:
     """Bars for ``terms`` (top to bottom) x ``series`` (arms, legend order). ``validate=False``
     skips plotly's property validation (the page's hot path; the tests validate the same code)."""
     fs = font_scale
@@ -34,7 +32,7 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
     y_order = list(reversed(terms))
     by_series = {s: sub.drop_duplicates("term").set_index("term") for s, sub in rows.groupby("series", sort=False)}
     for j, s in enumerate(series):
-        color = AE_PALETTE[j % len(AE_PALETTE)]
+        color = PALETTE[j % len(PALETTE)]
         sub = by_series.get(s)
         if sub is None:
             continue
@@ -60,11 +58,9 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
             name=f"{s} · grade ≥3", marker=dict(color=color), offsetgroup=str(j), legendgroup=s,
             showlegend=False, customdata=hover, hovertemplate="%{customdata}<extra></extra>",
         ))
-    top = max_percent
-    if top is None:
-        vals = [finite_or_none(v) for v in list(rows.get("any_pct", [])) + list(rows.get("g3_pct", []))]
-        vals = [v for v in vals if v is not None]
-        top = min(100.0, max(vals) * 1.35 + 8) if vals else 100.0
+    vals = [finite_or_none(v) for v in list(rows.get("any_pct", [])) + list(rows.get("g3_pct", []))]
+    vals = [v for v in vals if v is not None]
+    top = min(100.0, max(vals) * 1.35 + 8) if vals else 100.0
     n_terms = max(1, len(terms))
     legend_px = int((17 * sum(max(1, len(wrap_words(x, legend_wrap))) for x in series) + 3 * len(series) + 6) * fs)
     badge = badge_annotation("reported", x=0, y=1, xanchor="left", yanchor="bottom", size=int(base * 0.82))
@@ -76,7 +72,7 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
         # one slot per arm ("group"); within a slot the grade >=3 bar lies over the any-grade bar
         barmode="group" if n_series > 1 else "overlay", bargap=0.22, bargroupgap=0.05,
         height=height or int(max(300, (90 + n_terms * (10 + 11 * n_series)) * fs)),
-        margin=dict(l=left, r=16, t=(30 if title else 4) * fs + legend_px + 26 * fs, b=62 * fs),
+        margin=dict(l=left, r=16, t=4 * fs + legend_px + 26 * fs, b=62 * fs),
         plot_bgcolor="white", paper_bgcolor="white",
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         xaxis=dict(range=[0, top], ticksuffix="%", gridcolor="#eee", zeroline=True, zerolinecolor="#999",
@@ -94,6 +90,4 @@ def ae_figure(rows: pd.DataFrame, terms: list[str], series: list[str], *, font_s
             badge,
         ],
     )
-    if title:
-        layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
     return make_figure(traces, layout, validate=validate)

@@ -104,7 +104,7 @@ def safe_name(text: str) -> str:
 
 
 def download_buttons(make_figure: Callable[[], go.Figure], numbers: pd.DataFrame | Callable[[], pd.DataFrame],
-                     stem: str, key: str, help_suffix: str = "") -> None:
+                     stem: str, key: str) -> None:
     """Three buttons, one under the other: PNG, SVG and CSV of the numbers behind the figure, in
     the current container (a popover on the Explorer). All three files are made when clicked
     (``numbers`` may be a DataFrame or a function returning one)."""
@@ -114,12 +114,12 @@ def download_buttons(make_figure: Callable[[], go.Figure], numbers: pd.DataFrame
     st.download_button(
         "PNG image", data=lambda: png_bytes(make_figure()), file_name=f"{stem}.png", mime="image/png",
         key=f"{key}_png", on_click="ignore", icon=":material/image:", width="stretch",
-        help="High-resolution image with title and footnotes" + help_suffix,
+        help="High-resolution image with title and footnotes",
     )
     st.download_button(
         "SVG image", data=lambda: svg_bytes(make_figure()), file_name=f"{stem}.svg", mime="image/svg+xml",
         key=f"{key}_svg", on_click="ignore", icon=":material/draw:", width="stretch",
-        help="Vector image for slides and posters" + help_suffix,
+        help="Vector image for slides and posters",
     )
     st.download_button(
         "CSV numbers", data=lambda: csv_bytes(numbers() if callable(numbers) else numbers), file_name=f"{stem}.csv",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -286,5 +286,3 @@ def rows_from_frame(df: pd.DataFrame) -> list[ForestRow]:
     return out
 
 
-def kinds_in(rows: Iterable[ForestRow]) -> list[str]:
-    return sorted({r.kind for r in rows if not r.header})

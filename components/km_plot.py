@@ -22,7 +22,7 @@ def curve_colors(n: int) -> list[str]:
     return [PALETTE[i % len(PALETTE)] for i in range(n)]
 
 
-def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, title: str | None = None,
+def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None,
               show_ci: bool = True, extended_table: bool | None = None, legend_wrap: int = 64,
               validate: bool = True) -> go.Figure:
     """The KM figure for ``panel``.
@@ -150,7 +150,7 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
                     automargin=True),
         annotations=annotations,
         height=height or int(430 * fs + 17 * fs * n_table_rows + legend_px + stats_px),
-        margin=dict(l=left, r=right, t=(30 if title else 4) * fs + legend_px + stats_px + 26 * fs, b=36 * fs),
+        margin=dict(l=left, r=right, t=4 * fs + legend_px + stats_px + 26 * fs, b=36 * fs),
         plot_bgcolor="white", paper_bgcolor="white",
         font=dict(size=base, family="Inter, Helvetica, Arial, sans-serif"),
         legend=dict(x=0, xanchor="left", y=1, yanchor="bottom", yref="paper", orientation="v",
@@ -159,8 +159,6 @@ def km_figure(panel, *, font_scale: float = 1.0, height: int | None = None, titl
         showlegend=True,
         hoverlabel=dict(font=dict(size=base * 0.9)),
     )
-    if title:
-        layout["title"] = dict(text=title, x=0, xanchor="left", font=dict(size=base * 1.15))
     return make_figure(traces, layout, validate=validate)
 
 

@@ -21,8 +21,6 @@ from typing import Iterable
 
 import plotly.graph_objects as go
 
-KINDS = ("reported", "reconstructed", "user", "pooled")
-
 BADGE_TEXT = {
     "reported": "Reported in the paper",
     "reconstructed": "Reconstructed from published summaries",

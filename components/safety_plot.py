@@ -19,11 +19,6 @@ GRADE_TITLES = {"any": "Any grade", ">=3": "Grade ≥3"}
 NOT_REPORTED_FILL = "#e9ecef"
 
 
-def axis_label(column: str) -> str:
-    """Break a column heading 'Study: arm (N=..)' into lines for a figure axis."""
-    return column.replace(": ", "<br>").replace(" (N=", "<br>(N=")
-
-
 def _cells(incidence: pd.DataFrame, grade: str, terms, columns):
     """Matrices (terms x columns) of percent, display text and hover text for one grade."""
     sub = incidence[incidence.grade == grade].set_index(["term_harmonized", "column"])
@@ -62,7 +57,6 @@ _BAND_SCALE = [
     [0.49, "#b33c00"], [0.51, "#f5f0fa"],
     [0.51, "#f5f0fa"], [1.0, "#4a1486"],
 ]
-GRADE_SHORT = {"any": "Any grade", ">=3": "Grade ≥3"}
 
 
 def wrapped_label(column: str, width: int = 16) -> str:
@@ -94,9 +88,9 @@ def ae_heatmap(incidence: pd.DataFrame, terms, columns, grades=("any", ">=3")) -
     for g in range(k):
         z[:, g::k], text[:, g::k], hover[:, g::k] = zs[g], texts[g], hovers[g]
     if k > 1:
-        x = [[h for h in heads for _ in grades], [GRADE_SHORT[g] for _ in heads for g in grades]]
+        x = [[h for h in heads for _ in grades], [GRADE_TITLES[g] for _ in heads for g in grades]]
     else:
-        x = [f"{h}<br>{GRADE_SHORT[grades[0]]}" for h in heads]
+        x = [f"{h}<br>{GRADE_TITLES[grades[0]]}" for h in heads]
     fig = go.Figure(
         go.Heatmap(
             z=z, x=x, y=terms, text=text, texttemplate="%{text}", textfont={"size": 12},

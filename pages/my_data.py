@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 import pandas as pd
 import streamlit as st
 
+from components.provenance import md_escape
 from components.session import db
 from engine.export import csv_bytes
 from engine.ingest import (
@@ -41,11 +41,6 @@ NOT_IN_FILE = "— not in my file —"
 NOT_MAPPED = "— not mapped —"
 MISSING = "(empty: unknown)"
 MAX_LEVELS_SHOWN = 40
-
-
-def md(text) -> str:
-    """User text shown inside Markdown, with Markdown's special characters escaped."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", str(text))
 
 
 def show_problems(error_or_lines, headline: str | None = None) -> None:
@@ -116,17 +111,17 @@ with tab_stored:
             except IngestError as exc:
                 show_problems(exc)
             else:
-                st.session_state["my_data_flash"] = f"Renamed to '{md(new_name.strip())}'."
+                st.session_state["my_data_flash"] = f"Renamed to '{md_escape(new_name.strip())}'."
                 st.rerun()
         if st.session_state.get("confirm_delete") == chosen:
             n = int(stored.set_index("study_id").n_patients[chosen])
-            st.warning(f"Delete '{md(names[chosen])}' and its {n} patients? This cannot be undone.",
+            st.warning(f"Delete '{md_escape(names[chosen])}' and its {n} patients? This cannot be undone.",
                        icon=":material/warning:")
             d1, d2 = st.columns(2)
             if d1.button("Yes, delete", type="primary", key="delete_confirm", icon=":material/delete_forever:"):
                 removed = delete_cohort(con, chosen)
                 st.session_state.pop("confirm_delete", None)
-                st.session_state["my_data_flash"] = f"Deleted '{md(names[chosen])}' ({removed} patients)."
+                st.session_state["my_data_flash"] = f"Deleted '{md_escape(names[chosen])}' ({removed} patients)."
                 st.rerun()
             if d2.button("Cancel", key="delete_cancel"):
                 st.session_state.pop("confirm_delete", None)
@@ -200,8 +195,8 @@ with tab_add:
     if table.encoding:
         described += f", read as {table.encoding}"
     if table.sheet:
-        described += f", sheet '{md(table.sheet)}'"
-    st.caption(f"**{md(table.source_name)}**: {described}.")
+        described += f", sheet '{md_escape(table.sheet)}'"
+    st.caption(f"**{md_escape(table.source_name)}**: {described}.")
 
     identifiers = check_no_identifiers(table)
     if identifiers:
@@ -241,7 +236,7 @@ with tab_add:
         values = distinct_values(table, theirs)
         allowed = list(allowed_levels(ours))
         choices = [NOT_MAPPED] + allowed + [MISSING]
-        with st.expander(f"{ours} ← '{md(theirs)}' ({len(values)} distinct values)", expanded=False):
+        with st.expander(f"{ours} ← '{md_escape(theirs)}' ({len(values)} distinct values)", expanded=False):
             if len(values) > MAX_LEVELS_SHOWN:
                 st.warning(f"{len(values)} distinct values: is this the right column? The first "
                            f"{MAX_LEVELS_SHOWN} are shown; map the others with the command line's --mapping.")
@@ -250,7 +245,7 @@ with tab_add:
                 suggestion = value if value in allowed else suggest_level(ours, value)
                 default = MISSING if suggestion == "" else (suggestion if suggestion in allowed else NOT_MAPPED)
                 picked = st.selectbox(
-                    f"'{md(value)}' ({counts[value]} patient{'' if counts[value] == 1 else 's'})", choices,
+                    f"'{md_escape(value)}' ({counts[value]} patient{'' if counts[value] == 1 else 's'})", choices,
                     index=choices.index(default),
                     key=f"lvl_{token}_{ours}_{short_hash(theirs)}_{short_hash(value)}",
                 )
@@ -278,11 +273,11 @@ with tab_add:
     else:
         summary = result.summary()
         parts = [f"**{summary['patients']} patients**"]
-        parts += [f"arm {md(a)}: {k}" for a, k in summary["arms"].items()]
+        parts += [f"arm {md_escape(a)}: {k}" for a, k in summary["arms"].items()]
         parts += [f"{e}: {c['patients']} with a time, {c['events']} events" for e, c in summary["endpoints"].items()]
         st.success("Every check passed. " + " · ".join(parts), icon=":material/task_alt:")
         if summary["unused_columns"]:
-            st.caption("Not stored: " + ", ".join(md(c) for c in summary["unused_columns"]))
+            st.caption("Not stored: " + ", ".join(md_escape(c) for c in summary["unused_columns"]))
     st.download_button(
         "This mapping (JSON, for the command line's --mapping)", mapping.to_json().encode("utf-8"),
         file_name="mapping.json", mime="application/json", key="download_mapping", icon=":material/data_object:",
@@ -300,7 +295,7 @@ with tab_add:
             show_problems(exc)
         else:
             st.session_state["my_data_flash"] = (
-                f"Stored '{md(name.strip())}' ({result.summary()['patients']} patients) as {md(study_id)}. "
+                f"Stored '{md_escape(name.strip())}' ({result.summary()['patients']} patients) as {md_escape(study_id)}. "
                 "It now appears in the Explorer as user data."
             )
             st.rerun()

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.safety_plot import ae_bars, ae_heatmap
+from components.safety_plot import GRADE_TITLES, ae_bars, ae_heatmap
 from components.session import db
 from engine import evidence as ev
 from components.frame import ensure_app_frame
@@ -63,8 +63,9 @@ else:
     st.plotly_chart(fig, key="safety_chart", config={"displaylogo": False})
     with st.expander("Table of the values in the figure"):
         for grade in grades:
-            st.markdown(f"**{ {'any': 'Any grade', '>=3': 'Grade ≥3'}[grade] } incidence (%)**")
-            table = ev.ae_matrix(incidence, grade, columns, cutoff=cutoff, include_other=include_other)
+            st.markdown(f"**{GRADE_TITLES[grade]} incidence (%)**")
+            table = matrix if grade == grades[0] else ev.ae_matrix(incidence, grade, columns, cutoff=cutoff,
+                                                                   include_other=include_other)
             table = table.reindex(terms).round(1)
             table.index.name = "Harmonized term"
             st.dataframe(table, key=f"safety_table_{grade}")
