@@ -135,7 +135,4 @@ def ae_bar_rows(incidence: pd.DataFrame, terms, columns) -> pd.DataFrame:
 def ae_bars(incidence: pd.DataFrame, terms, columns) -> go.Figure:
     """Grouped horizontal bars (the Explorer's AE chart): one bar per arm and term, any grade light
     with grade >=3 solid over it, both percents written at the bar's end. No bar = not reported."""
-    fig = ae_figure(ae_bar_rows(incidence, terms, columns), list(terms), list(columns))
-    fig.add_annotation({**badge_annotation("reported", x=0, y=0, yanchor="top"), "yshift": -24})
-    fig.update_layout(margin=dict(b=60))
-    return fig
+    return ae_figure(ae_bar_rows(incidence, terms, columns), list(terms), list(columns))  # carries its own badge

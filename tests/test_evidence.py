@@ -242,3 +242,17 @@ def test_fidelity_table_when_present(built_db_path, tmp_path):
         assert summary.loc["chen_ici_rechallenge", "fidelity"] == "no reconstruction"
     finally:
         c.close()
+
+
+def test_safety_bars_show_the_papers_values_under_one_badge(con):
+    """The grouped-bar view of the Safety page draws the reported percents (ALTER-L058
+    hypertension 68% any grade in the anlotinib arm) and says once that they are reported."""
+    from components.safety_plot import ae_bars
+
+    inc = ev.ae_incidence(con, ["zhou_alter_l058"])
+    columns = list(dict.fromkeys(inc.column))
+    fig = ae_bars(inc, ["Hypertension"], columns)
+    badges = [a for a in fig.layout.annotations if a.text == "Reported in the paper"]
+    assert len(badges) == 1
+    any_grade = [x for t in fig.data if "grade ≥3" not in t.name for x in t.x]
+    assert 68.0 in any_grade
