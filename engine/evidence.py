@@ -481,7 +481,7 @@ def compare_results(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFr
     """What the comparison page draws: ``headline_results`` of the chosen published studies
     (``origin`` 'reported'), then ``user_headline_results`` of the chosen user cohorts (``origin``
     'user'), in that order. ``study_ids=None`` means every published study and user cohort."""
-    cohorts = compare_cohorts(con)
+    cohorts = queries.cohorts(con)  # which ids are published and which are user cohorts; order comes from SQL
     ids = list(cohorts.study_id) if study_ids is None else list(study_ids)
     published = [s for s in ids if s in set(cohorts.study_id[cohorts.kind == "published"])]
     users = [s for s in ids if s in set(cohorts.study_id[cohorts.kind == "user"])]

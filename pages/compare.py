@@ -21,7 +21,6 @@ st.caption(
 )
 
 con = db()
-studies = ev.study_table(con)
 cohorts = ev.compare_cohorts(con)
 labels = dict(zip(cohorts.study_id, cohorts.option_label))
 user_ids = set(cohorts.study_id[cohorts.kind == "user"])
@@ -71,7 +70,7 @@ endpoint = p1.selectbox("Rate", list(ev.RATE_ENDPOINTS), format_func=lambda e: e
 counts = ev.rate_counts(con, endpoint)
 eligible = counts[counts.meets_definition]
 pool_labels = dict(zip(eligible.study_id, eligible.short_label))
-escc = [s for s in pool_labels if s in set(studies[studies.tumor_type == "ESCC"].study_id)]
+escc = [s for s in pool_labels if s in set(cohorts.study_id[(cohorts.kind == "published") & (cohorts.tumor_type == "ESCC")])]
 pool_ids = p2.multiselect(
     "Cohorts to pool (experimental arms)", list(pool_labels), default=escc if len(escc) >= 2 else [],
     format_func=pool_labels.get, key=f"pool_studies_{endpoint}",
