@@ -648,8 +648,7 @@ def ae_incidence(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFrame
         p if not pd.isna(p) else (100 * n / d if not pd.isna(n) else float("nan"))
         for p, n, d in zip(raw.percent, raw.n, raw.denominator)
     ]
-    raw["column"] = [column_label(r.short_label, r.arm_label, r.is_control, r.denominator, raw, r.study_id)
-                     for r in raw.itertuples()]
+    raw["column"] = _column_labels(raw)
     raw["line"] = [
         f"{t}: {_count_text(n, p, d)}{FLAG_MARKERS.get(f or '', '')}" for t, n, p, d, f in
         zip(raw.term, raw.n, raw.percent, raw.denominator, raw.flag)
@@ -668,11 +667,12 @@ def ae_incidence(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFrame
     return out.sort_values(["arm_order", "term_harmonized", "grade"]).reset_index(drop=True)
 
 
-def column_label(short_label, arm_label, is_control, denominator, frame=None, study_id=None) -> str:
-    """Column heading of one arm in AE views: study, arm when the study has several, denominator."""
-    multi = frame is not None and frame[frame.study_id == study_id].arm_id.nunique() > 1
-    name = f"{short_label}: {arm_label}" if multi else short_label
-    return f"{name} (N={int(denominator)})"
+def _column_labels(frame: pd.DataFrame) -> list[str]:
+    """Column heading of each row's arm in AE views: study, the arm when the study has several
+    arms in ``frame``, denominator."""
+    multi = frame.groupby("study_id").arm_id.transform("nunique") > 1
+    return [f"{s}: {a} (N={int(d)})" if m else f"{s} (N={int(d)})"
+            for s, a, d, m in zip(frame.short_label, frame.arm_label, frame.denominator, multi)]
 
 
 def _count_text(n, percent, denominator) -> str:
@@ -732,8 +732,7 @@ def ae_totals(con: duckdb.DuckDBPyConnection, study_ids=None) -> pd.DataFrame:
         + FLAG_MARKERS.get(f or "", "")
         for n, p, d, f in zip(df.n, df.percent, df.denominator, df.flag)
     ]
-    df["column"] = [column_label(r.short_label, r.arm_label, r.is_control, r.denominator, df, r.study_id)
-                    for r in df.itertuples()]
+    df["column"] = _column_labels(df)
     return df
 
 
