@@ -28,8 +28,14 @@ def catalog(version: str) -> cohort.Catalog:
     return cohort.load_catalog(db())
 
 
-@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
 def counts(version: str, state: ViewState):
+    """Patients per filter level and the 'not reported in <study>' notices: they depend on the
+    studies and the filters only, so the cache is keyed on those."""
+    return _counts(version, ViewState(studies=state.studies, filters=state.filters))
+
+
+@st.cache_data(max_entries=512, show_spinner=False, hash_funcs=_HASH)
+def _counts(version: str, state: ViewState):
     con = db()
     return cohort.level_counts(con, state), cohort.unreported_notices(con, state, catalog(version))
 
