@@ -227,19 +227,14 @@ class KMPanel:
         return pd.DataFrame.from_records(recs)
 
 
-def risk_table(km_table: pd.DataFrame, grid: list[float]) -> pd.DataFrame:
-    """Numbers at risk, cumulative events and cumulative censored at each grid time, counted
-    from a KM table (one row per distinct time: time, n_risk, n_event, n_censor). At risk at t:
-    patients whose time is t or later; cumulative counts include time t (as R's summary)."""
-    t = km_table["time"].to_numpy(float)
-    n_risk = km_table["n_risk"].to_numpy(np.int64)
-    d = np.concatenate(([0], np.cumsum(km_table["n_event"].to_numpy(np.int64))))
-    c = np.concatenate(([0], np.cumsum(km_table["n_censor"].to_numpy(np.int64))))
-    g = np.asarray(grid, dtype=float)
-    first_at_or_after = np.searchsorted(t, g, side="left")
-    at_risk = np.append(n_risk, 0)[first_at_or_after]
-    upto = np.searchsorted(t, g, side="right")
-    return pd.DataFrame({"time": g, "at_risk": at_risk, "events_cum": d[upto], "censored_cum": c[upto]})
+def risk_table(km, grid: list[float]) -> pd.DataFrame:
+    """Numbers at risk, cumulative events and cumulative censored at each grid time of a
+    Kaplan–Meier result: R's ``summary(fit, times = grid, extend = TRUE)`` (``KMResult.summary_at``),
+    with its per-interval counts summed up to each time."""
+    s = km.summary_at(grid, extend=True)
+    return pd.DataFrame({"time": s["time"].to_numpy(), "at_risk": s["n_risk"].to_numpy(np.int64),
+                         "events_cum": s["n_event"].cumsum().to_numpy(np.int64),
+                         "censored_cum": s["n_censor"].cumsum().to_numpy(np.int64)})
 
 
 def _survival_at(c: Curve, t: float) -> tuple[float | None, float | None, float | None]:
@@ -366,7 +361,7 @@ def km_panel(con: duckdb.DuckDBPyConnection, state: ViewState, info: dict[str, S
         c_time, c_surv, c_low, c_high = (curve[c].to_numpy() for c in ("time", "surv", "lower", "upper"))
         tab = km.table
         censored = tab["n_censor"].to_numpy() > 0
-        table = risk_table(tab, panel.grid)
+        table = risk_table(km, panel.grid)
         c = Curve(
             key=k, label=label, short_label=short, study_id=study, arm_id=arm,
             level=None if level in (None, "~") else level, kind=kind, n=km.n, events=km.events,
