@@ -112,7 +112,7 @@ def subgroup_recompute(con: Any, relation_sql: str, params: Sequence | None, tim
         ref = lv[0] if reference is None else reference
         ref, cmp = _two_levels(lv, ref, None)
         if ref != lv[0]:
-            grid = _grid(counts, [ref, cmp])
+            grid = grid.reordered([ref, cmp])
         cox = _cox_core(grid, ref, cmp, conf_level)
     else:
         cox = CoxResult(None, None, None, None, None, reference, None, False,

@@ -376,6 +376,16 @@ class _Grid:
         return _km_core(self.times[rows], d[rows], c[rows], int(self.n_missing_time[i]),
                         conf_level, conf_type)
 
+    def reordered(self, levels: Sequence) -> "_Grid":
+        """The same grid with its groups in the order ``levels`` (the same set of levels)."""
+        levels = tuple(levels)
+        if levels == self.levels:
+            return self
+        rows = [self.levels.index(lv) for lv in levels]
+        if sorted(rows) != list(range(len(self.levels))):
+            raise ValueError(f"levels {levels} are not a reordering of {self.levels}")
+        return _Grid(levels, self.times, self.d[rows], self.c[rows], self.n_missing_time[rows], self.n_missing_group)
+
     def missing_time_reason(self) -> str | None:
         total = int(self.n_missing_time.sum())
         return f"{total} patient(s) with missing (NaN) time" if total else None
@@ -685,15 +695,17 @@ def cox_hr_from_counts(counts: pd.DataFrame, reference: Any, comparison: Any = N
     present. More than two groups is a ``ValueError``."""
     if not 0 < conf_level < 1:
         raise ValueError(f"conf_level must be in (0, 1), got {conf_level!r}")
-    present = [lv for lv in _grid(counts).levels]
-    reference, comparison = _two_levels(present, reference, comparison)
+    grid = _grid(counts)
+    reference, comparison = _two_levels(list(grid.levels), reference, comparison)
     if comparison is None:
         grid = _grid(counts, [reference])
         n = int(grid.n_by_group.sum())
         why = "no patients" if n == 0 else f"only group {label(reference)} has patients"
         return CoxResult(None, None, None, None, None, reference, None, False,
                          not_estimable(why), n=n, n_missing_group=grid.n_missing_group)
-    return _cox_core(_grid(counts, [reference, comparison]), reference, comparison, conf_level)
+    pair = [reference, comparison]  # a level may be absent from the counts: then a grid with its empty row
+    grid = grid.reordered(pair) if set(grid.levels) == set(pair) else _grid(counts, pair)
+    return _cox_core(grid, reference, comparison, conf_level)
 
 
 def cox_hr(time: Any, event: Any, group: Any, reference: Any, comparison: Any = None,
