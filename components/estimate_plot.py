@@ -16,11 +16,11 @@ import plotly.graph_objects as go
 
 from components.forest import ForestRow, empty_figure, forest_figure
 from components.provenance import MARKER_COLORS, badge_annotation
+from engine.evidence import FLAG_MARKERS, INCONSISTENT_MARKER, USER_LABEL_SUFFIX
 from engine.text import wrap_words
 
 COMPUTED_MARK = "*"
 COMPUTED_FOOTNOTE = "* CI computed from reported counts (exact Clopper-Pearson); the paper prints none."
-USER_SUFFIX = " (user data)"
 USER_FOOTNOTE = "▲ user data: computed here from the uploaded patient rows; not printed by any paper."
 USER_METHOD = {
     "median": "User data medians: Kaplan-Meier, 95% CI log-log (as R survfit); NR = not reached.",
@@ -43,7 +43,7 @@ def arm_label(r) -> str:
     an uploaded cohort's label ends in "(user data)"."""
     label = f"{r.short_label} · {r.arm_short}" if r.multi_arm else r.short_label
     # a user names the cohort (and its arms): plotly must show the name, not read it as markup
-    return html.escape(label, quote=False) + USER_SUFFIX if _is_user(r) else label
+    return html.escape(label, quote=False) + USER_LABEL_SUFFIX if _is_user(r) else label
 
 
 def _distinct_parts(labels: list[str]) -> dict[str, str]:
@@ -143,11 +143,11 @@ def _notes(rows: list[ForestRow], user_method: str = "") -> list[str]:
     notes = []
     if COMPUTED_MARK in texts:
         notes.append(COMPUTED_FOOTNOTE)
-    if "‡" in texts:
+    if FLAG_MARKERS["derived"] in texts:
         notes.append("‡ derived by the curators from printed values (hover for how).")
-    if "†" in texts:
+    if FLAG_MARKERS["ocr_corrected"] in texts:
         notes.append("† corrected OCR damage in the text copy (hover for what it showed).")
-    if "⚠" in texts:
+    if INCONSISTENT_MARKER in texts:
         notes.append("⚠ the paper's interval excludes its own estimate; drawn as printed (see Data notes).")
     if any(r.kind == "user" for r in rows):
         notes.append(USER_FOOTNOTE)

@@ -22,6 +22,7 @@ from components import explorer_cache as xc
 from components.session import db
 from engine import cohort
 from engine import explorer_data as ed
+from engine.evidence import USER_LABEL_SUFFIX
 from engine.cohort import (
     AE_SORTS, COMPARE_BY, ENDPOINT_LABELS, FILTER_VARIABLES, GROUPABLE_COLUMNS, KEEP, KM_TABLES, EXCLUDE,
     SURVIVAL_ENDPOINTS, FilterSpec, ViewState, level_label, variable_label,
@@ -107,7 +108,7 @@ def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewSta
     ss["x_studies"] = [s for s in ss.get("x_studies", []) if s in options]
     studies = sb.multiselect(
         "Studies", options, key="x_studies",
-        format_func=lambda s: catalog.studies[s] + ("" if s in catalog.published else " (user data)"),
+        format_func=lambda s: catalog.studies[s] + ("" if s in catalog.published else USER_LABEL_SUFFIX),
         help="Several studies at once: each keeps its own curves (no pooling).",
     )
     studies = tuple(studies) or state.studies

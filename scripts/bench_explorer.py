@@ -106,16 +106,8 @@ _TIMING_JS = """
 () => {
   if (window.__xT) return;
   const T = window.__xT = {input: null, chartMut: 0, chartPaint: 0, idleAt: 0, idlePaint: 0, idle: true};
-  const app = document.querySelector('[data-testid="stApp"]');
   const afterPaint = (cb) => requestAnimationFrame(() => setTimeout(() => cb(performance.now()), 0));
-  const isIdle = () => {
-    if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-    if (document.querySelector('[data-stale="true"]')) return false;
-    const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
-    if (charts.length < %d) return false;
-    for (const c of charts) { if (!c.querySelector('.main-svg')) return false; }
-    return true;
-  };
+  const isIdle = %s;
   document.addEventListener('pointerdown', (e) => {
     Object.assign(T, {input: e.timeStamp, chartMut: 0, chartPaint: 0, idleAt: 0, idlePaint: 0});
   }, true);
@@ -137,7 +129,7 @@ _TIMING_JS = """
     T.idle = idle;
   }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }
-""" % PANELS
+""" % _DRAWN_JS.strip()
 
 # Done: a new run has finished, the app is idle, both paint stamps are taken, and no chart has
 # changed for QUIET_MS.
@@ -338,7 +330,6 @@ def bench(n: int = 20, studies: str = "su_kras_sintilimab", port: int | None = N
 
 # ---- baseline: the same measurement on a bare Streamlit page ------------------------------------
 _BASELINE_APP = """
-import json
 from pathlib import Path
 
 import plotly.io as pio
