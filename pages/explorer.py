@@ -80,10 +80,11 @@ def _seed_widgets(state: ViewState) -> None:
 
 
 # --------------------------------------------------------------------------- sidebar controls
-def _view_from_controls(state: ViewState, catalog: cohort.Catalog) -> ViewState:
-    """The view as the sidebar controls hold it at the start of this run, without drawing them
-    (the same rules as :func:`_sidebar`, which draws them at the end of the run, so the panels
-    are computed and sent to the browser first)."""
+def _view_from_controls(state: ViewState, catalog: cohort.Catalog) -> tuple[ViewState, list[str]]:
+    """The view as the sidebar controls hold it now, and the endpoints the chosen studies offer.
+    Prunes the controls' values that no longer apply (a removed cohort, an endpoint the studies
+    lack). Called before the panels (so they are computed and sent first) and again by
+    :func:`_sidebar`, which draws the controls at the end of the run."""
     ss = st.session_state
     options = list(catalog.studies)
     ss["x_studies"] = [s for s in ss.get("x_studies", []) if s in options]
@@ -97,36 +98,25 @@ def _view_from_controls(state: ViewState, catalog: cohort.Catalog) -> ViewState:
         FilterSpec(var, tuple(ss[f"x_f_{var}"]), EXCLUDE if ss.get(f"x_nr_{var}") else KEEP)
         for var in FILTER_VARIABLES if ss.get(f"x_f_{var}")
     )
-    return replace(state, studies=studies, endpoint=ss["x_endpoint"], compare_by=by, filters=filters)
+    return replace(state, studies=studies, endpoint=ss["x_endpoint"], compare_by=by, filters=filters), available
 
 
 def _sidebar(state: ViewState, catalog: cohort.Catalog, version: str) -> ViewState:
+    # the view as the widgets hold it now, so each count reflects the other filters' new values
+    draft, available = _view_from_controls(state, catalog)
     ss = st.session_state
     sb = st.sidebar
     sb.markdown("### Subgroup view")
-    options = list(catalog.studies)
-    ss["x_studies"] = [s for s in ss.get("x_studies", []) if s in options]
-    studies = sb.multiselect(
-        "Studies", options, key="x_studies",
+    sb.multiselect(
+        "Studies", list(catalog.studies), key="x_studies",
         format_func=lambda s: catalog.studies[s] + ("" if s in catalog.published else USER_LABEL_SUFFIX),
         help="Several studies at once: each keeps its own curves (no pooling).",
     )
-    studies = tuple(studies) or state.studies
-    available = sorted({e for s in studies for e in catalog.endpoints.get(s, ())},
-                       key=SURVIVAL_ENDPOINTS.index) or list(SURVIVAL_ENDPOINTS)
-    if ss.get("x_endpoint") not in available:
-        ss["x_endpoint"] = available[0]
-    endpoint = sb.radio("Endpoint", available, key="x_endpoint", horizontal=True,
-                        format_func=lambda e: e, help="Only endpoints with patient rows in the chosen studies.")
-    by = sb.selectbox("Compare by", list(COMPARE_BY), key="x_by", format_func=lambda v: COMPARE_BY[v],
-                      help="Split the curves by one variable (within each study).")
+    sb.radio("Endpoint", available, key="x_endpoint", horizontal=True,
+             format_func=lambda e: e, help="Only endpoints with patient rows in the chosen studies.")
+    sb.selectbox("Compare by", list(COMPARE_BY), key="x_by", format_func=lambda v: COMPARE_BY[v],
+                 help="Split the curves by one variable (within each study).")
 
-    # the filters as the widgets hold them now, so each count reflects the other filters' new values
-    pending = tuple(
-        FilterSpec(var, tuple(ss[f"x_f_{var}"]), EXCLUDE if ss.get(f"x_nr_{var}") else KEEP)
-        for var in FILTER_VARIABLES if ss.get(f"x_f_{var}")
-    )
-    draft = replace(state, studies=studies, endpoint=endpoint, compare_by=by, filters=pending)
     counts, notices = xc.counts(version, xc.survival_key(draft))
     sb.markdown("**Filters** · number of patients per level now")
     filters = []
@@ -350,7 +340,7 @@ def main() -> None:
         return
 
     if not state.presentation:
-        state = _view_from_controls(state, catalog)
+        state, _ = _view_from_controls(state, catalog)
         _write_url(state)
     _style(state.presentation)
 
