@@ -329,8 +329,6 @@ def _toggle_presentation() -> None:
 
 
 def main() -> None:
-    # wide even when a deep link is served before app.py ran (Streamlit's pages-folder mode)
-    st.set_page_config(layout="wide")
     con = db()
     version = ed.data_version(con)
     catalog = xc.catalog(version)
