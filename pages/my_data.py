@@ -5,11 +5,11 @@ Layout and wiring only: reading, mapping, validation and storage are ``engine.in
 from __future__ import annotations
 
 import hashlib
-import json
 
 import pandas as pd
 import streamlit as st
 
+from components import ingest_cache
 from components.provenance import md_escape
 from components.session import db
 from engine.export import csv_bytes
@@ -17,10 +17,7 @@ from engine.ingest import (
     IngestError,
     Mapping,
     SheetChoiceNeeded,
-    check,
     mapping_for,
-    mapping_from_dict,
-    read_upload,
     store,
     summarize,
 )
@@ -49,16 +46,6 @@ def show_problems(error_or_lines, headline: str | None = None) -> None:
         headline = headline or error_or_lines.headline
     st.error(headline or "Not stored.", icon=":material/error:")
     st.code("\n".join(lines), language=None, wrap_lines=True)
-
-
-@st.cache_data(max_entries=4, show_spinner="Reading the file…")
-def read_cached(data: bytes, name: str, sheet: str | None):
-    return read_upload(data, name, sheet=sheet)
-
-
-@st.cache_data(max_entries=8, show_spinner="Checking every row…")
-def check_cached(data: bytes, name: str, sheet: str | None, mapping_json: str):
-    return check(read_cached(data, name, sheet), mapping_from_dict(json.loads(mapping_json)))
 
 
 def short_hash(text: str) -> str:
@@ -99,8 +86,8 @@ with tab_stored:
         names = dict(zip(stored.study_id, stored.name))
         chosen = st.selectbox("Cohort", list(names), format_func=lambda s: f"{names[s]} ({s})", key="manage_cohort")
         st.download_button(
-            "Stored rows (CSV)", csv_bytes(cohort_rows(con, chosen)), file_name=f"{chosen}.csv", mime="text/csv",
-            key="download_stored", icon=":material/download:",
+            "Stored rows (CSV)", lambda study=chosen: csv_bytes(cohort_rows(db(), study)), file_name=f"{chosen}.csv",
+            mime="text/csv", key="download_stored", icon=":material/download:", on_click="ignore",
             help="Exactly what was stored. Cells a spreadsheet would run as formulas are escaped with an apostrophe.",
         )
         r1, r2 = st.columns([3, 1], vertical_alignment="bottom")
@@ -135,13 +122,13 @@ with tab_add:
     st.subheader("1. Your file")
     c1, c2, c3 = st.columns(3)
     c1.download_button(
-        "Template (CSV)", csv_bytes(example_frame(TEMPLATE)), file_name="anlotinib_cohort_template.csv",
-        mime="text/csv", icon=":material/download:", key="download_template",
+        "Template (CSV)", lambda: csv_bytes(example_frame(TEMPLATE)), file_name="anlotinib_cohort_template.csv",
+        mime="text/csv", icon=":material/download:", key="download_template", on_click="ignore",
         help="Our column names with two example rows. The format is described under 'Column format'.",
     )
     c2.download_button(
-        "Synthetic example cohort (CSV)", csv_bytes(example_frame(EXAMPLE)), file_name="example_cohort.csv",
-        mime="text/csv", icon=":material/download:", key="download_example",
+        "Synthetic example cohort (CSV)", lambda: csv_bytes(example_frame(EXAMPLE)), file_name="example_cohort.csv",
+        mime="text/csv", icon=":material/download:", key="download_example", on_click="ignore",
         help="60 invented patients in a hospital's own spelling (Y/N, pos/neg): not real data.",
     )
     if c3.button("Try it with the synthetic example", icon=":material/science:", key="use_example"):
@@ -173,14 +160,14 @@ with tab_add:
     table = None
     if data is not None:
         try:
-            table = read_cached(data, source_name, None)
+            table = ingest_cache.read_cached(data, source_name, None)
         except SheetChoiceNeeded as choice:
             st.warning(choice.problems[0].message, icon=":material/tab:")
             sheet = st.selectbox("Which sheet holds the patients?", choice.sheets, index=None, key="upload_sheet")
             if sheet is None:
                 st.stop()
             try:
-                table = read_cached(data, source_name, sheet)
+                table = ingest_cache.read_cached(data, source_name, sheet)
             except IngestError as exc:
                 show_problems(exc, "This sheet cannot be read. Nothing was stored.")
                 st.stop()
@@ -264,7 +251,7 @@ with tab_add:
 
     # ---- 3. check -----------------------------------------------------------------------------------
     st.subheader("3. Check")
-    result = check_cached(data, source_name, table.sheet, mapping.to_json())
+    result = ingest_cache.check_cached(data, source_name, table.sheet, mapping.to_json())
     if not result.ok:
         n = len(result.problems)
         show_problems(summarize(result.problems),
