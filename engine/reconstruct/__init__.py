@@ -25,7 +25,6 @@ from engine.schema import FIDELITY_COLUMNS, PATIENT_ATTRIBUTE_COLUMNS, PATIENT_C
 
 FIDELITY_NAMES = tuple(c.name for c in FIDELITY_COLUMNS)
 ATTRIBUTE_NAMES = tuple(c.name for c in PATIENT_ATTRIBUTE_COLUMNS)
-ORIGIN = "reconstructed"
 
 
 @dataclass

@@ -26,9 +26,6 @@ class Variable:
     # composite variables: output name -> {level: written value}; replaces column/attribute
     outputs: dict[str, dict[str, str | None]] | None = None
 
-    def counts(self) -> dict[str, int]:
-        return {lv: int((self.codes == k).sum()) for k, lv in enumerate(self.levels)}
-
     def mask(self, level_set) -> np.ndarray:
         lut = np.zeros(len(self.levels) + 1, dtype=bool)  # last entry: unknown (-1)
         for lv in level_set:

@@ -57,9 +57,7 @@ def evaluate(c: Constraint, cohorts: dict[str, ArmCohort]) -> dict:
         mask = c.group.mask(cohort)
         t, e = _arrays(cohort, c.endpoint, mask)
         rec, lo, hi, why = _median(t, e)
-        if why and rec is not None:
-            note = why
-        elif why:
+        if why:
             note = why
         if c.tolerance == "inside_ci":
             clo, chi = c.reported_ci

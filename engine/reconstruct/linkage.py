@@ -77,7 +77,7 @@ def fill_endpoint(level: np.ndarray, censored: np.ndarray, censor_time: np.ndarr
     return t, e
 
 
-def cap_pfs_by_os(pfs_t, pfs_e, os_t, os_e, rng: np.random.Generator):
+def cap_pfs_by_os(pfs_t, pfs_e, os_t):
     """Make PFS consistent with OS: PFS time <= OS time; a patient whose PFS would end after
     death gets a partner swap with a patient who can take the longer time, or else progression
     is dated at death (death counts as a PFS event). PFS-censored patients keep PFS = OS time."""
@@ -171,7 +171,7 @@ def build_pfs_os(n: int, rng: np.random.Generator, os_curve: TargetCurve, pfs_cu
     ones whose latent progression time lies beyond follow-up are progression-free at the cutoff
     (or exactly as many as the PFS event count leaves). Event times are then placed along the
     target curves (``place_events``) in the order of the latent times.
-    Returns (pfs_t, pfs_e, os_t, os_e, latent_os_level, latent_pfs_level).
+    Returns (pfs_t, pfs_e, os_t, os_e).
     """
     lvl_os, lvl_pfs = latent_ranks(n, rng, rho)
     ltfu = np.zeros(n, dtype=bool) if ltfu is None else ltfu
@@ -189,5 +189,5 @@ def build_pfs_os(n: int, rng: np.random.Generator, os_curve: TargetCurve, pfs_cu
     os_t, os_e = fill_endpoint(lvl_os, os_cens, censor_time, os_curve, t_min, t_max, os_median)
     pfs_t, pfs_e = fill_endpoint(lvl_pfs, pfs_cens, censor_time, pfs_curve, t_min, t_max, pfs_median)
     os_t, pfs_t = np.round(os_t, 2), np.round(pfs_t, 2)
-    pfs_t = cap_pfs_by_os(pfs_t, pfs_e, os_t, os_e, rng)
+    pfs_t = cap_pfs_by_os(pfs_t, pfs_e, os_t)
     return pfs_t, pfs_e, os_t, os_e

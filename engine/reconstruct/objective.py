@@ -36,13 +36,10 @@ class Evaluator:
         self._mv_cache: dict = {}
         self._mv_beta: dict = {}
 
-    def invalidate(self, endpoint: str | None = None) -> None:
-        if endpoint is None:
-            self._sorted.clear()
-        else:
-            self._sorted.pop(endpoint, None)
-            if endpoint == "PFS":
-                self._sorted.pop("DoR", None)
+    def invalidate(self, endpoint: str) -> None:
+        self._sorted.pop(endpoint, None)
+        if endpoint == "PFS":
+            self._sorted.pop("DoR", None)
 
     def new_state(self) -> None:
         self._mv_cache.clear()

@@ -116,10 +116,8 @@ class Optimiser:
 
     def run(self, iters: int, t0: float = 0.3, t1: float = 0.002, stop_at: float = 0.9) -> None:
         names = self.movable()
-        self.iterations = 0
         if not names:
             return
-        self.history = []
         self.stop_at = stop_at
         best = self._snapshot()
         soft = bool((~self.hard).any())
@@ -127,12 +125,6 @@ class Optimiser:
         for it in range(iters):
             if it % 25 == 0:
                 best = min(best, self._snapshot(), key=lambda b: b[0])
-            if it % 200 == 0:
-                worst = int(np.argmax(np.where(self.hard, self.err, -1))) if self.err.size else -1
-                self.history.append((it, round(self.worst(), 2),
-                                     f"{self.cons[worst].endpoint}/{self.cons[worst].statistic}/"
-                                     f"{self.cons[worst].subgroup}/{self.cons[worst].level}"
-                                     if worst >= 0 else ""))
             if self.worst() <= stop_at:
                 if not soft:
                     break
@@ -156,18 +148,12 @@ class Optimiser:
                 v, pair = pair
                 var = self.cohort.variables[v]
             i, j = pair
-            ks = self.by_var[v]
-            old = self.err[ks].copy()
-            var.codes[i], var.codes[j] = var.codes[j], var.codes[i]
-            self.ev.new_state()
-            new = np.array([self._err(k) for k in ks])
-            delta = self.loss_of(ks, new) - self.loss_of(ks, old)
-            if delta <= 0 or self.rng.random() < math.exp(-delta / temp):
-                self.err[ks] = new
-            else:
-                var.codes[i], var.codes[j] = var.codes[j], var.codes[i]
+
+            def swap(codes=var.codes, i=i, j=j):
+                codes[i], codes[j] = codes[j], codes[i]
                 self.ev.new_state()
-        self.iterations = it + 1 if iters else 0
+
+            self._metropolis(self.by_var[v], swap, temp)
         final = self._snapshot()
         if best[0] < final[0]:
             self._restore(best)
@@ -211,19 +197,25 @@ class Optimiser:
             br = c.variables.get("best_response")
             if br is not None and br.codes[i] != br.codes[j]:
                 return
-        ks = sorted(set(self.by_ep.get(ep, [])))
+
+        def swap():
+            t[i], t[j] = t[j], t[i]
+            self.ev.invalidate(ep)
+            self.ev.new_state()
+
+        self._metropolis(sorted(set(self.by_ep.get(ep, []))), swap, temp)
+
+    def _metropolis(self, ks, flip, temp: float) -> None:
+        """Apply ``flip`` (a swap that is its own undo) and keep it by the Metropolis rule on
+        the loss of constraints ``ks``; otherwise flip back."""
         old = self.err[ks].copy()
-        t[i], t[j] = t[j], t[i]
-        self.ev.invalidate(ep)
-        self.ev.new_state()
+        flip()
         new = np.array([self._err(k) for k in ks])
         delta = self.loss_of(ks, new) - self.loss_of(ks, old)
         if delta <= 0 or self.rng.random() < math.exp(-delta / temp):
             self.err[ks] = new
         else:
-            t[i], t[j] = t[j], t[i]
-            self.ev.invalidate(ep)
-            self.ev.new_state()
+            flip()
 
 
 def prognostic_start(cohort: ArmCohort, var_name: str, constraints: list[Constraint],

@@ -15,7 +15,6 @@ from engine.reconstruct.objective import E_CAP, tolerance_width
 class TimeMoves:
     """For tiny cohorts: the optimiser may also move single event times and event flags."""
 
-    endpoint: str
     grid: np.ndarray
     censor_penalty: float = 0.05
     favoured: tuple[float, ...] = ()
@@ -115,4 +114,3 @@ class SmallCohortOptimiser:
         for v, codes in bcodes.items():
             c.variables[v].codes = codes
         self.M = np.array([con.group.mask(c) for con in self.meds])
-        self.iterations = it + 1

@@ -9,6 +9,7 @@ import numpy as np
 from engine.reconstruct import fast_stats as fs
 from engine.reconstruct.cohort import ArmCohort, Constraint, Group, Variable, counted_variable, fixed_variable
 from engine.reconstruct.evidence import StudyEvidence
+from engine.reconstruct.linkage import ResponsePlan, build_pfs_os, response_variable, ttr_values
 from engine.reconstruct.time_model import TargetCurve
 
 # patients-table columns filled from a variable of the same name
@@ -95,6 +96,17 @@ def filter_defaults(ev: StudyEvidence, n: int, skip: set[str]) -> list[Variable]
     return out
 
 
+def add_baseline(cohort: ArmCohort, ev: StudyEvidence, rng: np.random.Generator,
+                 covs: list[Covariate], skip: tuple[str, ...] = (),
+                 also_skip: frozenset[str] = frozenset()) -> None:
+    """Add the covariate variables (``covariate_variables``, drawing from ``rng``) and then the
+    filters.csv defaults for the columns no variable (nor ``also_skip``) fills yet."""
+    for var in covariate_variables(ev, cohort.arm_id, cohort.n, rng, covs, skip=skip):
+        cohort.add_variable(var)
+    for var in filter_defaults(ev, cohort.n, skip=set(cohort.variables) | set(also_skip)):
+        cohort.add_variable(var)
+
+
 def count_group_from(variables: dict[str, Variable], aliases: dict[tuple[str, str], Group] | None = None):
     """Map a baseline (characteristic, level) row to the patients it counts."""
     aliases = aliases or {}
@@ -150,3 +162,21 @@ def curve_from(anchor: dict) -> TargetCurve:
         pts.append((anchor["median"], 0.5))
     pts += [(t, s) for t, s in anchor.get("rates", {}).items()]
     return TargetCurve.through(pts, anchor.get("tail_hazard"))
+
+
+def pfs_os_cohort(ev: StudyEvidence, study_id: str, arm_id: str, rng: np.random.Generator,
+                  anchors: dict, fu: np.ndarray, t_min: float, t_max: float | None,
+                  ttr_median: float, free_response: bool, **pfs_os) -> ArmCohort:
+    """One arm's linked PFS and OS rows (``build_pfs_os`` through the anchors' curves and the
+    reported medians; ``pfs_os``: its further keywords), then time to response and best
+    response, drawn from ``rng`` in that order."""
+    n = ev.arm_n(arm_id)
+    pfs_t, pfs_e, os_t, os_e = build_pfs_os(
+        n, rng, curve_from(anchors["OS"]), curve_from(anchors["PFS"]), fu,
+        ev.estimate(arm_id, "OS", "median"), ev.estimate(arm_id, "PFS", "median"), t_min, t_max,
+        **pfs_os)
+    cohort = ArmCohort(study_id, arm_id, n, {"OS": os_t, "PFS": pfs_t}, {"OS": os_e, "PFS": pfs_e})
+    cohort.ttr = ttr_values(n, rng, median=ttr_median)
+    plan = ResponsePlan(ev.response_counts(arm_id))
+    cohort.add_variable(response_variable(pfs_t, pfs_e, cohort.ttr, plan, rng, free=free_response))
+    return cohort

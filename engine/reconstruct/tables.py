@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 
 from engine.reconstruct.cohort import ArmCohort
-from engine.schema import ENDPOINT_COLUMNS, PATIENT_ATTRIBUTE_COLUMNS, PATIENT_COLUMN_NAMES
+from engine.schema import ENDPOINT_COLUMNS, PATIENT_COLUMN_NAMES
 
-ATTRIBUTE_NAMES = tuple(c.name for c in PATIENT_ATTRIBUTE_COLUMNS)
+ORIGIN = "reconstructed"  # patients.origin of every reconstructed row
 
 
 def _level(var, k: int):
@@ -23,7 +23,7 @@ def cohort_rows(cohorts: list[ArmCohort], with_dor: bool, start: int = 1):
             pid = f"{c.study_id}-R{k:03d}"
             k += 1
             row = {name: None for name in PATIENT_COLUMN_NAMES}
-            row.update(study_id=c.study_id, arm_id=c.arm_id, patient_id=pid, origin="reconstructed")
+            row.update(study_id=c.study_id, arm_id=c.arm_id, patient_id=pid, origin=ORIGIN)
             attrs: dict[str, str | None] = {}
             for var in c.variables.values():
                 level = _level(var, int(var.codes[i]))

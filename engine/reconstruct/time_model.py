@@ -43,18 +43,6 @@ class TargetCurve:
         ls = np.log(np.asarray(self.surv))
         return -(np.diff(ls) / np.diff(t))
 
-    def survival(self, t: float) -> float:
-        times = np.asarray(self.times)
-        ls = np.log(np.asarray(self.surv))
-        if t <= 0:
-            return 1.0
-        k = int(np.searchsorted(times, t, side="right")) - 1
-        haz = self._hazards()
-        if k >= len(times) - 1:
-            h = self.tail_hazard if self.tail_hazard is not None else haz[-1]
-            return float(np.exp(ls[-1] - h * (t - times[-1])))
-        return float(np.exp(ls[k] - haz[k] * (t - times[k])))
-
     def inverse(self, s: float) -> float:
         """Time at which the curve reaches survival s (0 < s <= 1)."""
         if s >= 1.0:

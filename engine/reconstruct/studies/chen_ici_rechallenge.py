@@ -14,8 +14,8 @@ from engine.reconstruct.evidence import StudyEvidence
 from engine.reconstruct.feasibility import mark_infeasible
 from engine.reconstruct.linkage import ResponsePlan, response_variable, ttr_values
 from engine.reconstruct.small_cohort import SmallCohortOptimiser, TimeMoves
-from engine.reconstruct.study_common import (Covariate, StudyBuild, count_group_from,
-                                             covariate_variables, curve_from, filter_defaults)
+from engine.reconstruct.study_common import (Covariate, StudyBuild, add_baseline, count_group_from,
+                                             curve_from)
 from engine.reconstruct.time_model import place_events
 
 STUDY_ID = "chen_ici_rechallenge"
@@ -112,15 +112,12 @@ def build(ev: StudyEvidence) -> StudyBuild:
     pfs_t = np.round(place_events(n, np.empty(0), curve, 1.0, t_max, ((0.5, median),)), 1)
     pfs_e = np.ones(n, dtype=int)
     cohort = ArmCohort(STUDY_ID, ARM, n, {"PFS": pfs_t}, {"PFS": pfs_e})
-    for var in covariate_variables(ev, ARM, n, rng, COVARIATES, skip=HANDLED):
-        cohort.add_variable(var)
+    add_baseline(cohort, ev, rng, COVARIATES, skip=HANDLED, also_skip={"prior_antiangiogenic"})
     cohort.add_variable(_met_variable(n, rng))
     regimen = cohort.variables["initial_ici_regimen"]
     regimen.outputs = {"initial_ici_regimen": {lv: lv for lv in regimen.levels},
                        "prior_antiangiogenic": {lv: ("yes" if lv == BEV else "no")
                                                 for lv in regimen.levels}}
-    for var in filter_defaults(ev, n, skip=set(cohort.variables) | {"prior_antiangiogenic"}):
-        cohort.add_variable(var)
 
     constraints = from_results(ev, group_of)
     constraints.append(Constraint(STUDY_ID, ARM, "PFS", "max_time", t_max, "max_time",
@@ -137,7 +134,7 @@ def build(ev: StudyEvidence) -> StudyBuild:
                 "these 7 cannot reach 11.7 (even if one of them has two sites)")
     favoured = tuple(sorted({c.reported for c in constraints
                              if c.statistic == "median" and c.reported is not None}))
-    moves = TimeMoves("PFS", np.round(np.arange(1.0, t_max + 1e-9, 0.1), 1), 0.05, favoured)
+    moves = TimeMoves(np.round(np.arange(1.0, t_max + 1e-9, 0.1), 1), 0.05, favoured)
     SmallCohortOptimiser(cohort, constraints, "PFS", rng, moves).run(6000)
 
     cohort.ttr = ttr_values(n, rng, median=1.6)

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.reconstruct.cohort import ArmCohort, Constraint, Group, fixed_variable
+from engine.reconstruct.cohort import ArmCohort, Constraint, Group
 from engine.reconstruct.constraints import from_counts, from_results
 from engine.reconstruct.evidence import StudyEvidence
 from engine.reconstruct.fast_stats import km_median
 from engine.reconstruct.feasibility import mark_infeasible
-from engine.reconstruct.linkage import (ResponsePlan, build_pfs_os, potential_followup,
-                                        response_variable, ttr_values)
+from engine.reconstruct.linkage import potential_followup
 from engine.reconstruct.optimise import Optimiser, prognostic_start
-from engine.reconstruct.study_common import (Covariate, StudyBuild, anchor_calibrate,
-                                             count_group_from, covariate_variables, curve_from,
-                                             filter_defaults)
+from engine.reconstruct.study_common import (Covariate, StudyBuild, add_baseline, anchor_calibrate,
+                                             count_group_from, pfs_os_cohort)
 from engine.reconstruct.time_model import months_between
 
 STUDY_ID = "su_kras_sintilimab"
@@ -80,14 +78,8 @@ def _outcomes(ev: StudyEvidence, anchors: dict) -> ArmCohort:
     cutoff = ev.study["data_cutoff"]
     lo, hi = months_between("2022-06", cutoff), months_between("2019-04", cutoff)
     fu = potential_followup(n, lo, hi, rng, skew=anchors["entry"]["skew"])
-    pfs_t, pfs_e, os_t, os_e = build_pfs_os(
-        n, rng, curve_from(anchors["OS"]), curve_from(anchors["PFS"]), fu,
-        ev.estimate(ARM, "OS", "median"), ev.estimate(ARM, "PFS", "median"), 1.2, None, rho=0.7)
-    cohort = ArmCohort(STUDY_ID, ARM, n, {"OS": os_t, "PFS": pfs_t}, {"OS": os_e, "PFS": pfs_e})
-    cohort.ttr = ttr_values(n, rng, median=1.5)
-    cohort.add_variable(response_variable(pfs_t, pfs_e, cohort.ttr,
-                                          ResponsePlan(ev.response_counts(ARM)), rng, free=False))
-    return cohort
+    return pfs_os_cohort(ev, STUDY_ID, ARM, rng, anchors, fu, 1.2, None, ttr_median=1.5,
+                         free_response=False, rho=0.7)
 
 
 def build(ev: StudyEvidence) -> StudyBuild:
@@ -114,12 +106,7 @@ def build(ev: StudyEvidence) -> StudyBuild:
                 best = (gap, cohort)
     cohort = best[1]
     rng = np.random.default_rng(SEED + 1)
-    n = cohort.n
-    for var in covariate_variables(ev, ARM, n, rng, COVARIATES):
-        cohort.add_variable(var)
-    for var in filter_defaults(ev, n, skip=set(cohort.variables)):
-        cohort.add_variable(var)
-    cohort.add_variable(fixed_variable("age_group", n, None, column="age_group"))
+    add_baseline(cohort, ev, rng, COVARIATES)
 
     constraints = from_results(ev, group_of)
     constraints += from_counts(ev, ARM, count_group_from(

@@ -13,14 +13,13 @@ import numpy as np
 from scipy.special import ndtri
 
 from engine.reconstruct import fast_stats as fs
-from engine.reconstruct.cohort import ArmCohort, fixed_variable
+from engine.reconstruct.cohort import ArmCohort
 from engine.reconstruct.constraints import default_group_of, from_counts, from_results
 from engine.reconstruct.evidence import StudyEvidence
 from engine.reconstruct.linkage import (ResponsePlan, censor_by_followup, fill_endpoint,
                                         latent_ranks, potential_followup, response_variable,
                                         ttr_values)
-from engine.reconstruct.study_common import (StudyBuild, count_group_from, covariate_variables,
-                                             filter_defaults)
+from engine.reconstruct.study_common import StudyBuild, add_baseline, count_group_from
 from engine.reconstruct.time_model import TargetCurve, quantile_points
 
 STUDY_ID = "zhou_alter_l058"
@@ -140,11 +139,7 @@ def build(ev: StudyEvidence) -> StudyBuild:
         c.add_variable(response_variable(t, e, c.ttr, ResponsePlan(ev.response_counts(a)), rng,
                                          free=False))
         crng = np.random.default_rng(SEEDS[a] + 7)
-        for var in covariate_variables(ev, a, n[a], crng, []):
-            c.add_variable(var)
-        for var in filter_defaults(ev, n[a], skip=set(c.variables)):
-            c.add_variable(var)
-        c.add_variable(fixed_variable("age_group", n[a], None, column="age_group"))
+        add_baseline(c, ev, crng, [])
         cohorts.append(c)
         constraints += from_counts(ev, a, count_group_from(c.variables))
     constraints = from_results(ev, default_group_of) + constraints

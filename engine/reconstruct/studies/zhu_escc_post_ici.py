@@ -11,11 +11,9 @@ import numpy as np
 from engine.reconstruct.cohort import ArmCohort, fixed_variable
 from engine.reconstruct.constraints import default_group_of, from_counts, from_results
 from engine.reconstruct.evidence import StudyEvidence
-from engine.reconstruct.linkage import (ResponsePlan, build_pfs_os, potential_followup,
-                                        response_variable, ttr_values)
-from engine.reconstruct.study_common import (Covariate, StudyBuild, anchor_calibrate,
-                                             count_group_from, covariate_variables, curve_from,
-                                             filter_defaults)
+from engine.reconstruct.linkage import potential_followup
+from engine.reconstruct.study_common import (Covariate, StudyBuild, add_baseline, anchor_calibrate,
+                                             count_group_from, pfs_os_cohort)
 from engine.reconstruct.time_model import months_between
 
 STUDY_ID = "zhu_escc_post_ici"
@@ -47,14 +45,8 @@ def _outcomes(ev: StudyEvidence, anchors: dict) -> ArmCohort:
     rng = np.random.default_rng(SEED)
     lo, hi = months_between("2022-03", ASSUMED_CUTOFF), months_between("2020-07", ASSUMED_CUTOFF)
     fu = potential_followup(n, lo, hi, rng)
-    pfs_t, pfs_e, os_t, os_e = build_pfs_os(
-        n, rng, curve_from(anchors["OS"]), curve_from(anchors["PFS"]), fu,
-        ev.estimate(ARM, "OS", "median"), ev.estimate(ARM, "PFS", "median"), 1.0, None, rho=0.7)
-    cohort = ArmCohort(STUDY_ID, ARM, n, {"OS": os_t, "PFS": pfs_t}, {"OS": os_e, "PFS": pfs_e})
-    cohort.ttr = ttr_values(n, rng, median=1.6)
-    cohort.add_variable(response_variable(pfs_t, pfs_e, cohort.ttr,
-                                          ResponsePlan(ev.response_counts(ARM)), rng, free=False))
-    return cohort
+    return pfs_os_cohort(ev, STUDY_ID, ARM, rng, anchors, fu, 1.0, None, ttr_median=1.6,
+                         free_response=False, rho=0.7)
 
 
 def build(ev: StudyEvidence) -> StudyBuild:
@@ -67,13 +59,8 @@ def build(ev: StudyEvidence) -> StudyBuild:
     cohort = anchor_calibrate(lambda a: _outcomes(ev, a), anchors, targets)
     rng = np.random.default_rng(SEED + 1)
     n = cohort.n
-    for var in covariate_variables(ev, ARM, n, rng, COVARIATES):
-        cohort.add_variable(var)
-    for var in filter_defaults(ev, n, skip=set(cohort.variables)):
-        cohort.add_variable(var)
+    add_baseline(cohort, ev, rng, COVARIATES)
     cohort.add_variable(fixed_variable("histology", n, "squamous", column="histology"))
-    for col in ("sex", "age_group"):
-        cohort.add_variable(fixed_variable(col, n, None, column=col))
     constraints = from_results(ev, default_group_of)
     constraints += from_counts(ev, ARM, count_group_from(cohort.variables))
     return StudyBuild([cohort], constraints, ASSUMPTIONS)

@@ -15,12 +15,10 @@ from engine.reconstruct.cohort import ArmCohort, Constraint, Group, fixed_variab
 from engine.reconstruct.constraints import from_counts, from_results
 from engine.reconstruct.evidence import StudyEvidence
 from engine.reconstruct.feasibility import mark_infeasible
-from engine.reconstruct.linkage import (ResponsePlan, build_pfs_os, potential_followup,
-                                        response_variable, ttr_values)
+from engine.reconstruct.linkage import potential_followup
 from engine.reconstruct.optimise import Optimiser, prognostic_start
-from engine.reconstruct.study_common import (Covariate, StudyBuild, anchor_calibrate,
-                                             count_group_from, covariate_variables, curve_from,
-                                             filter_defaults)
+from engine.reconstruct.study_common import (Covariate, StudyBuild, add_baseline, anchor_calibrate,
+                                             count_group_from, pfs_os_cohort)
 from engine.reconstruct.time_model import quantile_points
 
 STUDY_ID = "zzu_escc_pd1"
@@ -100,16 +98,9 @@ def _outcomes(ev: StudyEvidence, anchors: dict) -> ArmCohort:
     ltfu_time = 1.0 + 19.0 * quantile_points(n_ltfu)[rng.permutation(n_ltfu)]
     # 59 deaths, 69 PFS events: 28 alive = 7 lost + 21 at cutoff, 18 PFS-censored = 7 lost + 11
     # still on treatment (Figure 1).
-    pfs_t, pfs_e, os_t, os_e = build_pfs_os(
-        n, rng, curve_from(anchors["OS"]), curve_from(anchors["PFS"]), fu,
-        ev.estimate(ARM, "OS", "median"), ev.estimate(ARM, "PFS", "median"), 0.7, t_max,
-        rho=0.75, n_os_events=ev.events(ARM, "OS"), n_pfs_events=ev.events(ARM, "PFS"),
-        ltfu=ltfu, ltfu_time=ltfu_time)
-    cohort = ArmCohort(STUDY_ID, ARM, n, {"OS": os_t, "PFS": pfs_t}, {"OS": os_e, "PFS": pfs_e})
-    cohort.ttr = ttr_values(n, rng, median=1.6)
-    plan = ResponsePlan(ev.response_counts(ARM))
-    cohort.add_variable(response_variable(pfs_t, pfs_e, cohort.ttr, plan, rng, free=True))
-    return cohort
+    return pfs_os_cohort(ev, STUDY_ID, ARM, rng, anchors, fu, 0.7, t_max, ttr_median=1.6,
+                         free_response=True, rho=0.75, n_os_events=ev.events(ARM, "OS"),
+                         n_pfs_events=ev.events(ARM, "PFS"), ltfu=ltfu, ltfu_time=ltfu_time)
 
 
 def build(ev: StudyEvidence) -> StudyBuild:
@@ -127,10 +118,7 @@ def build(ev: StudyEvidence) -> StudyBuild:
     cohort = anchor_calibrate(lambda a: _outcomes(ev, a), anchors, targets)
     rng = np.random.default_rng(SEED + 1)
     n = cohort.n
-    for var in covariate_variables(ev, ARM, n, rng, COVARIATES):
-        cohort.add_variable(var)
-    for var in filter_defaults(ev, n, skip=set(cohort.variables)):
-        cohort.add_variable(var)
+    add_baseline(cohort, ev, rng, COVARIATES)
     cohort.add_variable(fixed_variable("histology", n, "squamous", column="histology"))
 
     constraints = from_results(ev, group_of, adjust_for)
