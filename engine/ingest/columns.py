@@ -17,7 +17,6 @@ UPLOAD_COLUMNS: tuple[str, ...] = tuple(
 TIME_COLUMNS: tuple[str, ...] = tuple(t for t, _ in ENDPOINT_COLUMNS.values())
 EVENT_COLUMNS: tuple[str, ...] = tuple(e for _, e in ENDPOINT_COLUMNS.values())
 EVENT_OF_TIME = {t: e for t, e in ENDPOINT_COLUMNS.values()}
-TIME_OF_EVENT = {e: t for t, e in ENDPOINT_COLUMNS.values()}
 ENDPOINT_OF_TIME = {t: endpoint for endpoint, (t, _) in ENDPOINT_COLUMNS.items()}
 
 YES_NO = ("yes", "no")
@@ -34,8 +33,6 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "best_response": RESPONSE_LEVELS,
 }
 EVENT_LEVELS = ("1", "0")
-FREE_TEXT_COLUMNS = ("arm_id", "age_group", "histology")
-REQUIRED_COLUMNS = ("patient_id",)
 
 HELP: dict[str, str] = {
     "patient_id": "Your de-identified patient code (unique per row; not a medical record number).",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from engine.ingest.columns import DEFAULT_ARM, FREE_TEXT_COLUMNS, UPLOAD_COLUMNS, allowed_levels, kind
+from engine.ingest.columns import DEFAULT_ARM, UPLOAD_COLUMNS, allowed_levels, kind
 from engine.ingest.problems import IngestError
 from engine.ingest.readers import RawTable
 from engine.ingest.spellings import suggest_column, suggest_level
@@ -79,11 +79,10 @@ def mapping_from_dict(data: dict) -> Mapping:
     )
 
 
-def distinct_values(table: RawTable, user_column: str, limit: int | None = None) -> list[str]:
+def distinct_values(table: RawTable, user_column: str) -> list[str]:
     """The distinct non-empty values of a column, most frequent first."""
     counts = table.frame[user_column].value_counts(sort=True)
-    values = [v for v in counts.index if v != ""]
-    return values[:limit] if limit else values
+    return [v for v in counts.index if v != ""]
 
 
 def suggest_levels(table: RawTable, ours: str, user_column: str) -> dict[str, str]:
@@ -147,7 +146,7 @@ def mapped_values(table: RawTable, mapping: Mapping) -> pd.DataFrame:
             continue
         values = table.frame[theirs]
         translation = mapping.levels.get(ours)
-        if translation and ours not in FREE_TEXT_COLUMNS and kind(ours) in ("level", "event"):
+        if translation and kind(ours) in ("level", "event"):
             values = values.map(lambda v, t=translation: t.get(v, v))
         out[ours] = values
     return out

@@ -131,9 +131,7 @@ def ingest_file(
     """Read, map (guess + ``mapping``), check and store a file; raises IngestError on any problem."""
     table = read_path(path, sheet=sheet, max_bytes=max_bytes)
     result = check(table, mapping_for(table, mapping))
-    if not result.ok:
-        raise IngestError(result.problems)
-    return store(con, result, name, on_progress), result
+    return store(con, result, name, on_progress), result  # store() raises IngestError on problems
 
 
 __all__ = ["CheckResult", "check", "ingest_file", "mapping_for", "store", "to_patient_rows"]

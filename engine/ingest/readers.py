@@ -29,7 +29,6 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # 20 MB: about 200,000 patients in the templa
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-SUPPORTED = TEXT_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES
 
 # Tried in this order when a text file has no byte-order mark. GB18030 before Windows-1252:
 # Excel on Chinese Windows saves "CSV" in GB18030/GBK.

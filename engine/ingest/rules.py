@@ -18,7 +18,6 @@ import pandas as pd
 from engine.ingest.columns import (
     EVENT_COLUMNS,
     EVENT_OF_TIME,
-    FREE_TEXT_COLUMNS,
     LEVELS,
     TIME_COLUMNS,
     UPLOAD_COLUMNS,
@@ -195,7 +194,7 @@ def check_levels_known(up: Upload) -> list[Problem]:
     """Level columns hold only our levels once the user's spellings are mapped."""
     problems = []
     for ours, levels in LEVELS.items():
-        if ours in FREE_TEXT_COLUMNS or not up.mapped(ours):
+        if not up.mapped(ours):
             continue
         raw, mapped = up.raw(ours), up.values[ours]
         bad = (mapped != "") & ~mapped.isin(levels)
